@@ -1,0 +1,3 @@
+from smartshelf.cli import main
+
+raise SystemExit(main())

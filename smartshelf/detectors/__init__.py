@@ -1,0 +1,1 @@
+"""Detectors: the palm (hand) detector, TF Object Detection API models, shelf occupancy."""

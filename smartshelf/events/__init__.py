@@ -1,0 +1,1 @@
+"""Event records, their schema version and JSON codec."""

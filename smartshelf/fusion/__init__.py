@@ -1,0 +1,1 @@
+"""Fusion of hand tracks and zone occupancy into pick / return / touch events."""

@@ -1,0 +1,1 @@
+"""Where events go: stdout / JSONL files, MQTT with a durable outbox."""

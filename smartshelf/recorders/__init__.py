@@ -1,0 +1,1 @@
+"""Event clips and annotated debug video."""

@@ -1,0 +1,1 @@
+"""Pipeline wiring, threads, lifecycle, signals, sd_notify, metrics."""

@@ -1,0 +1,1 @@
+"""Frame sources: video files, RTSP/HTTP streams and V4L2 devices, with reconnect."""

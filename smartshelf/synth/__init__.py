@@ -1,0 +1,1 @@
+"""Synthetic, labelled shelf footage: the seeded composer behind the bundled recording."""

@@ -1,0 +1,1 @@
+"""Hand tracking: Kalman box model, IoU association, SORT."""
