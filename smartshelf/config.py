@@ -73,7 +73,7 @@ class ShelfDetectorConfig:
     # Mean per-pixel change (normalised units) between consecutive samples that counts as motion.
     motion_threshold: float = 0.06
     # A zone must be still (and hand-free) this long before its settled appearance updates.
-    settle_s: float = 0.4
+    settle_s: float = 0.3
     # A cell whose settled appearance moved this much counts as changed (raising it: fewer false
     # changes from lighting, small items missed).
     change_threshold: float = 0.35
@@ -92,6 +92,8 @@ class TrackerConfig:
 class FusionConfig:
     # A hand must be in a zone this long to start an interaction (raising: ignores passers-by).
     enter_s: float = 0.2
+    # Share of a hand box inside a zone polygon that counts as "in" (raising: needs a deeper reach).
+    min_overlap: float = 0.25
     # No hand in or near the zone this long ends it (raising: tolerates detector gaps, slower).
     exit_s: float = 0.2
     # An interaction whose zone never settles after the hand left is closed (flagged) after this.
@@ -245,7 +247,8 @@ def _convert(tp: Any, value: Any, key: str, file: str) -> Any:
             return tuple(_convert(args[0], v, f"{key}[{i}]", file) for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(file, key, value, f"expected a list of {len(args)} numbers")
-        return tuple(_convert(a, v, f"{key}[{i}]", file) for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_convert(a, v, f"{key}[{i}]", file) for i, (a, v) in pairs)
     if dataclasses.is_dataclass(tp):
         return _parse_dataclass(tp, value, key, file)  # type: ignore[arg-type]
     if tp is type(None):
@@ -331,6 +334,9 @@ def polygon_problem(points: tuple[tuple[float, float], ...]) -> str | None:
     return None
 
 
+_URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp")
+
+
 def _validate(cfg: Config, file: str) -> Config:
     if not cfg.cameras:
         raise ConfigError(file, "cameras", [], "at least one camera is required")
@@ -350,9 +356,10 @@ def _validate(cfg: Config, file: str) -> Config:
                 raise ConfigError(file, f"{ckey}.source", source, "a device index is >= 0")
         elif "://" in source:
             parts = urlsplit(source)
-            if parts.scheme not in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp") or not parts.hostname:
+            if parts.scheme not in _URL_SCHEMES or not parts.hostname:
                 raise ConfigError(file, f"{ckey}.source", source,
-                                  "expected an rtsp://, http(s)://, rtmp://, udp:// or tcp:// URL with a host")
+                                  "expected an rtsp://, http(s)://, rtmp://, udp:// or tcp:// URL "
+                                  "with a host")
         elif source.isdigit():
             source = int(source)
         else:

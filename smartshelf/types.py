@@ -29,7 +29,7 @@ def _as_boxes(name: str, value: object) -> FloatArray:
 
 
 def _as_column(name: str, value: object, n: int, dtype: type) -> npt.NDArray:
-    arr = np.asarray(value, dtype=dtype).reshape(-1)
+    arr: npt.NDArray = np.asarray(value, dtype=dtype).reshape(-1)
     if arr.shape[0] != n:
         raise ValueError(f"{name}: expected {n} values (one per box), got {arr.shape[0]}")
     return arr
@@ -180,6 +180,14 @@ class Occupancy:
     changed_fraction: float
     state: SurfaceState
     ts_s: float
+    # The fill of the settled appearance the zone had before it was last disturbed.
+    fill_before: float | None = None
+    # Signed evidence of goods added (> 0) or removed (< 0) since then (0: no change).
+    direction: float = 0.0
+    # Stream time since which the zone has been stable (None while it is not).
+    stable_since_s: float | None = None
+    # Stream time at which the zone was last disturbed (left the stable state).
+    disturbed_at_s: float | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,165 @@
+"""Shelf occupancy per zone: the measuring step (runs beside the hand detector) and the
+per-zone settle tracker (runs after both, because it needs to know where the hands are).
+
+The reference backend keeps, per zone, a settled appearance that is refreshed only while no hand
+is in or near the zone and nothing has moved there for `settle_s`. When a zone settles after a
+disturbance, the settled appearance before is compared with the one after.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from smartshelf.config import CameraConfig, ShelfDetectorConfig, ZoneConfig
+from smartshelf.detectors.occupancy import (
+    Calibration,
+    FloatArray,
+    ZoneSampler,
+    change_direction,
+    changed_fraction,
+    fill_estimate,
+    make_sampler,
+    motion,
+    sample_patch,
+)
+from smartshelf.fusion.zones import box_near_zone
+from smartshelf.types import Frame, Occupancy, ShelfMeasurement, SurfaceState
+
+log = logging.getLogger(__name__)
+
+
+def calibration_path(base: Path, camera: str, zone: str, kind: str) -> Path:
+    return base / camera / f"{zone}.{kind}.npy"
+
+
+def load_calibration(base: Path | None, camera: str, zone: str) -> Calibration:
+    if base is None:
+        return Calibration()
+    loaded: dict[str, FloatArray | None] = {}
+    for kind in ("empty", "full"):
+        p = calibration_path(base, camera, zone, kind)
+        loaded[kind] = np.load(p).astype(np.float32) if p.is_file() else None
+    return Calibration(empty=loaded["empty"], full=loaded["full"])
+
+
+class ReferenceShelfDetector:
+    """Samples every zone of one camera from a frame, at most once per `interval_s`."""
+
+    def __init__(self, camera: CameraConfig, cfg: ShelfDetectorConfig) -> None:
+        self._zones = camera.zones
+        self._cfg = cfg
+        self._samplers: dict[str, ZoneSampler] = {}
+        self._frame_wh: tuple[int, int] | None = None
+        self._last_ts: float | None = None
+
+    def samplers(self, frame_wh: tuple[int, int]) -> dict[str, ZoneSampler]:
+        if self._frame_wh != frame_wh:
+            self._samplers = {
+                z.name: make_sampler(z.name, z.polygon, self._cfg.patch_size_px, frame_wh)
+                for z in self._zones
+            }
+            self._frame_wh = frame_wh
+        return self._samplers
+
+    def measure(self, frame: Frame) -> ShelfMeasurement:
+        due = (self._last_ts is None or self._cfg.interval_s <= 0.0
+               or frame.ts_s - self._last_ts >= self._cfg.interval_s - 1e-9)
+        if not due:
+            return ShelfMeasurement(ts_s=frame.ts_s)
+        self._last_ts = frame.ts_s
+        samplers = self.samplers(frame.size_wh)
+        patches = {name: sample_patch(frame.image_bgr, s) for name, s in samplers.items()}
+        return ShelfMeasurement(ts_s=frame.ts_s, patches=patches)
+
+
+@dataclass
+class _ZoneTrack:
+    sampler: ZoneSampler
+    capacity: int | None
+    calibration: Calibration
+    last_patch: FloatArray | None = None
+    still_since: float | None = None
+    settled: FloatArray | None = None
+    baseline: FloatArray | None = None
+    stable: bool = False
+    disturbed_at: float | None = None
+    last: Occupancy | None = None
+
+
+class OccupancyTracker:
+    """Turns per-frame zone samples plus hand boxes into one `Occupancy` per zone."""
+
+    def __init__(self, camera: CameraConfig, cfg: ShelfDetectorConfig,
+                 samplers: dict[str, ZoneSampler], calibration_dir: Path | None = None) -> None:
+        self._cfg = cfg
+        self._zones: dict[str, ZoneConfig] = {z.name: z for z in camera.zones}
+        self._tracks = {
+            z.name: _ZoneTrack(samplers[z.name], z.capacity,
+                               load_calibration(calibration_dir, camera.name, z.name))
+            for z in camera.zones
+        }
+
+    def update(self, shelf: ShelfMeasurement,
+               hand_boxes_xyxy: npt.NDArray[np.float32]) -> dict[str, Occupancy]:
+        """One step. Zones not sampled this frame repeat their last record."""
+        out: dict[str, Occupancy] = {}
+        for name, tr in self._tracks.items():
+            patch = shelf.patches.get(name)
+            if patch is None:
+                if tr.last is not None:
+                    out[name] = tr.last
+                continue
+            out[name] = tr.last = self._step(name, tr, patch, shelf.ts_s, hand_boxes_xyxy)
+        return out
+
+    def _step(self, name: str, tr: _ZoneTrack, patch: FloatArray, ts: float,
+              boxes: npt.NDArray[np.float32]) -> Occupancy:
+        cfg = self._cfg
+        polygon = self._zones[name].polygon
+        occluded = any(box_near_zone(b, polygon, cfg.near_margin_px) for b in boxes)
+        moved = tr.last_patch is not None and motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold
+        tr.last_patch = patch
+        if occluded or moved:
+            tr.still_since = None
+            state = SurfaceState.OCCLUDED if occluded else SurfaceState.CHANGING
+        else:
+            if tr.still_since is None:
+                tr.still_since = ts
+            settled_now = ts - tr.still_since >= cfg.settle_s - 1e-9
+            state = SurfaceState.STABLE if settled_now else SurfaceState.CHANGING
+        if state is SurfaceState.STABLE:
+            if tr.settled is None:
+                tr.baseline = patch
+            tr.settled = patch
+            tr.stable = True
+        elif tr.stable:
+            # Leaving the stable state: what the zone looked like before this disturbance.
+            tr.stable = False
+            tr.baseline = tr.settled
+            tr.disturbed_at = ts
+        current = tr.settled if tr.settled is not None else patch
+        fill = fill_estimate(current, tr.sampler, tr.calibration)
+        fill_before = None
+        changed = 0.0
+        direction = 0.0
+        if tr.baseline is not None and tr.settled is not None:
+            fill_before = fill_estimate(tr.baseline, tr.sampler, tr.calibration)
+            changed = changed_fraction(tr.baseline, tr.settled, tr.sampler, cfg.change_threshold)
+            direction = change_direction(tr.baseline, tr.settled, tr.sampler,
+                                         cfg.change_threshold, tr.calibration)
+        count = round(fill * tr.capacity) if tr.capacity else None
+        return Occupancy(
+            zone=name, fill=fill, count_estimate=count, changed_fraction=changed, state=state,
+            ts_s=ts, fill_before=fill_before, direction=direction,
+            stable_since_s=(tr.still_since if state is SurfaceState.STABLE else None),
+            disturbed_at_s=tr.disturbed_at,
+        )
+
+    def settled_patch(self, zone: str) -> FloatArray | None:
+        """The zone's current settled appearance (for `smartshelf calibrate`)."""
+        return self._tracks[zone].settled

@@ -1,0 +1,211 @@
+"""Per-zone interaction state machine, driven only by frame timestamps.
+
+idle -> entering (a tracked hand is in the zone) -> interacting (for >= enter_s) -> settling (no
+hand in the zone for exit_s, or occlusion_grace_s when the hand vanished inside) -> decided when
+the occupancy detector reports the zone stable again (or after settle_timeout_s, flagged).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+
+from smartshelf.config import CameraConfig, FusionConfig, ZoneConfig
+from smartshelf.events.record import Event, EventType, ZoneState, iso_utc, make_event_id
+from smartshelf.fusion import rules
+from smartshelf.fusion.zones import box_zone_overlap
+from smartshelf.types import Occupancy, SurfaceState, Tracks
+
+log = logging.getLogger(__name__)
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    ENTERING = "entering"
+    INTERACTING = "interacting"
+    SETTLING = "settling"
+
+
+def assign_zones(tracks: Tracks, zones: tuple[ZoneConfig, ...],
+                 min_overlap: float) -> dict[int, str | None]:
+    """Each track's zone: the one holding the largest share of its box (>= min_overlap). Pure."""
+    out: dict[int, str | None] = {}
+    for box, tid in zip(tracks.xyxy, tracks.track_id, strict=True):
+        best, best_share = None, min_overlap
+        for z in zones:
+            share = box_zone_overlap(box, z.polygon)
+            if share >= best_share:
+                best, best_share = z.name, share
+        out[int(tid)] = best
+    return out
+
+
+@dataclass
+class _Zone:
+    cfg: ZoneConfig
+    phase: Phase = Phase.IDLE
+    in_since: float | None = None
+    track_id: int | None = None
+    frames: int = 0
+    seen_frames: int = 0
+    last_in_s: float | None = None
+    first_out_s: float | None = None
+    seen_leaving: bool = False
+    track_ids: set[int] = field(default_factory=set)
+
+
+class CameraFusion:
+    """All zones of one camera. `update` returns the events and zone states to publish."""
+
+    def __init__(self, camera: CameraConfig, cfg: FusionConfig, models: dict[str, str],
+                 epoch_s: float = 0.0) -> None:
+        self._camera = camera.name
+        self._cfg = cfg
+        self._zones = {z.name: _Zone(z) for z in camera.zones}
+        self._zone_cfgs = camera.zones
+        self._models = dict(models)
+        self._epoch_s = epoch_s
+        self._picked_from: dict[int, str] = {}
+        self._last_state: dict[str, tuple[str, int | None]] = {}
+        self._last_event: dict[str, Event] = {}
+
+    def phase(self, zone: str) -> Phase:
+        return self._zones[zone].phase
+
+    def update(self, ts_s: float, tracks: Tracks,
+               occupancy: dict[str, Occupancy]) -> list[Event | ZoneState]:
+        cfg = self._cfg
+        where = assign_zones(tracks, self._zone_cfgs, cfg.min_overlap)
+        matched = {int(t): bool(m) for t, m in zip(tracks.track_id, tracks.matched, strict=True)}
+        out: list[Event | ZoneState] = []
+        for name, z in self._zones.items():
+            inside = sorted(t for t, zn in where.items() if zn == name)
+            occ = occupancy.get(name)
+            event = self._step(z, ts_s, inside, where, matched, occ)
+            if event is not None:
+                out.append(event)
+            state = self._zone_state(z, ts_s, occ)
+            key = (state.state, state.count_estimate)
+            if event is not None or self._last_state.get(name) != key:
+                self._last_state[name] = key
+                out.append(state)
+        return out
+
+    def _step(self, z: _Zone, ts: float, inside: list[int], where: dict[int, str | None],
+              matched: dict[int, bool], occ: Occupancy | None) -> Event | None:
+        cfg = self._cfg
+        if z.phase is Phase.IDLE:
+            if inside:
+                z.phase, z.in_since, z.track_id = Phase.ENTERING, ts, inside[0]
+                z.frames, z.seen_frames, z.track_ids = 0, 0, set(inside)
+            else:
+                return None
+        if z.phase is Phase.ENTERING:
+            if not inside:
+                z.phase = Phase.IDLE  # a hand passing in front: too short to count
+                return None
+            z.track_ids.update(inside)
+            z.frames += 1
+            z.seen_frames += any(matched.get(t, False) for t in inside)
+            z.last_in_s = ts
+            if ts - (z.in_since or ts) >= cfg.enter_s - 1e-9:
+                z.phase = Phase.INTERACTING
+                log.debug("hand in zone", extra={"camera": self._camera, "zone": z.cfg.name,
+                                                 "track_id": z.track_id})
+            return None
+        if z.phase is Phase.INTERACTING:
+            z.frames += 1
+            if inside:
+                z.track_ids.update(inside)
+                z.seen_frames += any(matched.get(t, False) for t in inside)
+                z.last_in_s, z.first_out_s, z.seen_leaving = ts, None, False
+                return None
+            if z.first_out_s is None:
+                z.first_out_s = ts
+            # Seen leaving: one of the zone's hands is now detected somewhere else.
+            z.seen_leaving = z.seen_leaving or any(
+                matched.get(t, False) and where.get(t) != z.cfg.name for t in z.track_ids
+                if t in where)
+            gone = not any(t in where for t in z.track_ids)
+            waited = ts - z.first_out_s
+            if (z.seen_leaving or gone) and waited >= cfg.exit_s - 1e-9 and (
+                    z.seen_leaving or waited >= cfg.occlusion_grace_s - 1e-9):
+                z.phase = Phase.SETTLING
+            else:
+                return None
+        if z.phase is Phase.SETTLING:
+            if inside:  # came back before the zone settled: the same interaction goes on
+                z.phase, z.first_out_s, z.seen_leaving = Phase.INTERACTING, None, False
+                z.track_ids.update(inside)
+                z.last_in_s = ts
+                return None
+            assert z.first_out_s is not None
+            settled = (occ is not None and occ.state is SurfaceState.STABLE
+                       and occ.stable_since_s is not None
+                       and occ.stable_since_s >= (z.last_in_s or z.first_out_s) - 1e-9)
+            timed_out = ts - z.first_out_s >= cfg.settle_timeout_s - 1e-9
+            if settled or timed_out:
+                return self._decide(z, ts, occ, timed_out=not settled)
+        return None
+
+    def _decide(self, z: _Zone, ts: float, occ: Occupancy | None, *, timed_out: bool) -> Event:
+        cfg = self._cfg
+        assert z.in_since is not None and z.first_out_s is not None
+        if occ is None:
+            occ = Occupancy(z.cfg.name, 0.0, None, 0.0, SurfaceState.CHANGING, ts)
+        kind = rules.classify(occ, cfg)
+        hand_share = z.seen_frames / max(1, z.frames)
+        conf = rules.confidence(kind, occ, cfg, hand_share, timed_out)
+        track_id = z.track_id
+        misplaced, origin = False, None
+        if track_id is not None:
+            if kind is EventType.PICK:
+                self._picked_from[track_id] = z.cfg.name
+            elif kind is EventType.RETURN:
+                origin_zone = self._picked_from.pop(track_id, None)
+                if origin_zone is not None and origin_zone != z.cfg.name:
+                    misplaced, origin = True, origin_zone
+        event = Event(
+            event_id=make_event_id(self._camera, z.cfg.name, z.in_since),
+            type=kind,
+            camera=self._camera,
+            zone=z.cfg.name,
+            sku=z.cfg.sku,
+            count=rules.item_count(kind, occ, z.cfg.capacity),
+            confidence=conf,
+            track_id=track_id,
+            started_at=iso_utc(self._epoch_s + z.in_since),
+            ended_at=iso_utc(self._epoch_s + z.first_out_s),
+            t_start_s=round(z.in_since, 3),
+            t_end_s=round(z.first_out_s, 3),
+            occupancy_before=None if occ.fill_before is None else round(occ.fill_before, 3),
+            occupancy_after=round(occ.fill, 3),
+            models=self._models,
+            review=conf < cfg.review_below or timed_out,
+            misplaced=misplaced,
+            origin_zone=origin,
+            timed_out=timed_out,
+            t_emit_s=round(ts, 3),
+        )
+        log.info("%s in %s (confidence %.2f)", kind.value, z.cfg.name, conf,
+                 extra={"camera": self._camera, "zone": z.cfg.name, "track_id": track_id,
+                        "event_id": event.event_id})
+        self._last_event[z.cfg.name] = event
+        z.phase, z.in_since, z.first_out_s, z.track_id = Phase.IDLE, None, None, None
+        z.track_ids = set()
+        return event
+
+    def _zone_state(self, z: _Zone, ts: float, occ: Occupancy | None) -> ZoneState:
+        last = self._last_event.get(z.cfg.name)
+        label = {Phase.IDLE: "idle", Phase.ENTERING: "idle", Phase.INTERACTING: "interacting",
+                 Phase.SETTLING: "settling"}[z.phase]
+        return ZoneState(
+            camera=self._camera, zone=z.cfg.name, state=label,
+            fill=None if occ is None else round(occ.fill, 3),
+            count_estimate=None if occ is None else occ.count_estimate,
+            ts_s=round(ts, 3),
+            last_event_id=None if last is None else last.event_id,
+            last_event_type=None if last is None else last.type.value,
+        )
+
