@@ -124,7 +124,10 @@ class MqttPublisher:
     """
 
     def __init__(self, mqtt_cfg: MqttConfig, outbox_cfg: OutboxConfig, node: str,
-                 resolve: Callable[[str], Path], *, zones: Iterable[tuple[str, str]] = ()) -> None:
+                 resolve: Callable[[str], Path], *, zones: Iterable[tuple[str, str]] = (),
+                 on_acked: Callable[[list[str]], None] | None = None) -> None:
+        """``on_acked`` (optional) gets the event_ids the broker acknowledged, from the sender
+        thread (or ``close()``); keep it quick (benchmarks and metrics use it)."""
         self.cfg = mqtt_cfg
         self.node = node
         self.topics = Topics(mqtt_cfg.topic_prefix.rstrip("/"), node)
@@ -134,12 +137,14 @@ class MqttPublisher:
         self._states: dict[tuple[str, str], bytes] = {}
         self._connected = False
         self._closed = False
+        self._on_acked = on_acked
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._acked_mids: collections.deque[int] = collections.deque()
         self._reset_requested = False
         # Owned by the sender thread (and close() once it has stopped):
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq, handed and not acked
+        # paho mid -> (outbox seq, event_id), handed and not acked
+        self._inflight: dict[int, tuple[int, str]] = {}
         self._handed = 0  # highest outbox seq handed to paho by this process
         self.connects = 0
         self.sent = 0
@@ -280,6 +285,8 @@ class MqttPublisher:
                 info.wait_for_publish(timeout=min(timeout_s, 2.0))
             except (RuntimeError, ValueError):
                 log.warning("mqtt: could not publish the 'stopped' status")
+        # paho's loop thread may log a spurious "not connected" error while it winds down.
+        self._client.disable_logger()
         self._client.disconnect()
         self._client.loop_stop()
         self._flush_acks()
@@ -357,7 +364,7 @@ class MqttPublisher:
             return
         for item in self.outbox.pending(after_seq=self._handed, limit=room):
             info = self._client.publish(item.topic, item.payload, qos=self.qos)
-            self._inflight[info.mid] = item.seq
+            self._inflight[info.mid] = (item.seq, item.event_id)
             self._handed = item.seq
             self.sent += 1
         if len(self._inflight) < SEND_WINDOW and self.outbox.depth() > len(self._inflight):
@@ -365,14 +372,16 @@ class MqttPublisher:
 
     def _flush_acks(self) -> None:
         """Delete acknowledged events from the outbox (sender thread, or close() after it)."""
-        seqs = []
+        done = []
         while self._acked_mids:
-            seq = self._inflight.pop(self._acked_mids.popleft(), None)
-            if seq is not None:
-                seqs.append(seq)
-        if seqs:
-            self.acked += len(seqs)
-            self.outbox.ack(seqs)
+            entry = self._inflight.pop(self._acked_mids.popleft(), None)
+            if entry is not None:
+                done.append(entry)
+        if done:
+            self.acked += len(done)
+            self.outbox.ack(seq for seq, _ in done)
+            if self._on_acked is not None:
+                self._on_acked([event_id for _, event_id in done])
 
     def _publish_discovery(self, zones: list[tuple[str, str]]) -> None:
         for msg in discovery_messages(self.node, zones, self.topics,

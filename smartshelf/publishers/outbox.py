@@ -95,24 +95,26 @@ class Outbox:
 
     def put(self, event_id: str, topic: str, payload: bytes) -> int:
         """Append one message durably and return its ``seq``. Drops the oldest when full."""
+        row = (event_id, topic, payload, time.time())
+        insert = "INSERT INTO outbox(event_id, topic, payload, created_s) VALUES (?, ?, ?, ?)"
         with self._lock:
             self._check_open()
             dropped = 0
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                overflow = self._depth + 1 - self.max_events
-                if overflow > 0:
+            overflow = self._depth + 1 - self.max_events
+            if overflow <= 0:
+                cur = self._db.execute(insert, row)  # one statement: its own transaction
+            else:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
                     cur = self._db.execute(
                         "DELETE FROM outbox WHERE seq IN "
                         "(SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (overflow,))
                     dropped = max(cur.rowcount, 0)
-                cur = self._db.execute(
-                    "INSERT INTO outbox(event_id, topic, payload, created_s) VALUES (?, ?, ?, ?)",
-                    (event_id, topic, payload, time.time()))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                    cur = self._db.execute(insert, row)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
             seq = int(cur.lastrowid or 0)
             self._depth += 1 - dropped
             if dropped:
@@ -131,6 +133,9 @@ class Outbox:
             return 0
         with self._lock:
             self._check_open()
+            # An ack lost in a power cut only means the message is sent once more (consumers
+            # de-duplicate), so deletes skip the fsync; the next put()'s fsync covers them.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 before = self._db.total_changes
@@ -140,6 +145,8 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
             self._depth -= removed
             return removed
 
