@@ -76,7 +76,7 @@ class ShelfDetectorConfig:
     settle_s: float = 0.3
     # A cell whose settled appearance moved this much counts as changed (raising it: fewer false
     # changes from lighting, small items missed).
-    change_threshold: float = 0.35
+    change_threshold: float = 0.15
     # Boxes (hands) this many pixels around a zone count as "near" it: the zone is occluded.
     near_margin_px: float = 12.0
 
