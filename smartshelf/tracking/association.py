@@ -9,8 +9,8 @@ from scipy.optimize import linear_sum_assignment
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-_NO_PAIRS = np.zeros((0, 2), dtype=np.int64)
-_NONE = np.zeros(0, dtype=np.int64)
+
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 def check_boxes(name: str, boxes: object, columns: int = 4) -> F64:
@@ -25,6 +25,12 @@ def check_boxes(name: str, boxes: object, columns: int = 4) -> F64:
         return np.zeros((0, columns))
     if arr.ndim != 2 or arr.shape[1] != columns:
         raise ValueError(f"{name}: expected an (N, {columns}) array, got shape {arr.shape}")
+    # Called once per frame: two whole-array checks, and the row-by-row search only on failure.
+    # A comparison with NaN is False, so the first check also fails on NaN corners.
+    if np.logical_and.reduce(arr[:, 2:4] >= arr[:, 0:2], axis=None) and np.isfinite(
+        np.add.reduce(arr, axis=None)
+    ):
+        return arr
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
@@ -35,7 +41,12 @@ def check_boxes(name: str, boxes: object, columns: int = 4) -> F64:
         raise ValueError(
             f"{name}: expected x1 <= x2 and y1 <= y2 (xyxy), got row {row} = {arr[row].tolist()}"
         )
-    return arr
+    return arr  # finite boxes whose sum overflowed to inf
+
+
+def box_areas(xyxy: F64) -> F64:
+    """(N,) areas of (N, 4) xyxy boxes. Pure."""
+    return (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
 
 
 def iou_matrix(a: F64, b: F64) -> F64:
@@ -48,35 +59,46 @@ def iou_matrix(a: F64, b: F64) -> F64:
     wh -= lo
     np.maximum(wh, 0.0, out=wh)
     inter = wh[:, :, 0] * wh[:, :, 1]
-    size_a = a[:, 2:4] - a[:, 0:2]
-    size_b = b[:, 2:4] - b[:, 0:2]
-    union = (size_a[:, 0] * size_a[:, 1])[:, None] + (size_b[:, 0] * size_b[:, 1])[None, :]
+    union = box_areas(a)[:, None] + box_areas(b)
     union -= inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    # union >= inter >= 0, and union is 0 only where inter is: dividing by at least the
+    # smallest normal float turns 0/0 into 0 without a branch or an errstate block.
+    np.maximum(union, _TINY, out=union)
+    inter /= union
+    return inter
+
+
+def match_pairs(iou: F64, threshold: float) -> tuple[list[int], list[int]]:
+    """`associate`'s matches as two lists, rows ascending, for callers that loop in Python.
+
+    Pairs below the threshold, or with no overlap at all, are forbidden (they can neither match
+    nor steer the assignment); among the rest the total IoU is maximised with the Hungarian
+    method. When every row and column has at most one admissible pair (the common case
+    between two frames) the answer is read off directly. Pure.
+    """
+    if iou.size == 0:
+        return [], []
+    ok = iou >= threshold
+    if threshold <= 0.0:
+        ok &= iou > 0.0  # boxes that do not overlap never match
+    r, c = ok.nonzero()
+    rows, cols = r.tolist(), c.tolist()
+    if len(set(rows)) == len(rows) and len(set(cols)) == len(cols):
+        return rows, cols
+    r, c = linear_sum_assignment(np.where(ok, iou, 0.0), maximize=True)
+    keep = ok[r, c]
+    return r[keep].tolist(), c[keep].tolist()
 
 
 def associate(iou: F64, threshold: float) -> tuple[I64, I64, I64]:
     """One-to-one matches between rows and columns of an IoU matrix, gated at `threshold`.
 
-    Pairs below the threshold, or with no overlap at all, are forbidden (they can neither match
-    nor steer the assignment); among the rest the total IoU is maximised with the Hungarian
-    method. When every row and column has at most one admissible pair the answer is read off
-    directly. Returns
-    (matches (K, 2) [row, col], unmatched rows, unmatched cols), each sorted. Pure.
+    See `match_pairs` for the rule. Returns (matches (K, 2) [row, col], unmatched rows,
+    unmatched cols), each sorted. Pure.
     """
     n_rows, n_cols = iou.shape
-    if n_rows == 0 or n_cols == 0:
-        return _NO_PAIRS, np.arange(n_rows, dtype=np.int64), np.arange(n_cols, dtype=np.int64)
-    ok = iou >= threshold
-    if threshold <= 0.0:
-        ok &= iou > 0.0  # boxes that do not overlap never match
-    if ok.sum(axis=0).max() <= 1 and ok.sum(axis=1).max() <= 1:
-        rows, cols = np.nonzero(ok)
-    else:
-        rows, cols = linear_sum_assignment(np.where(ok, iou, 0.0), maximize=True)
-        keep = ok[rows, cols]
-        rows, cols = rows[keep], cols[keep]
-    matches = np.stack([rows, cols], axis=1).astype(np.int64)
+    rows, cols = match_pairs(iou, threshold)
+    matches = np.array([rows, cols], dtype=np.int64).T.reshape(-1, 2)
     row_free = np.ones(n_rows, dtype=bool)
     row_free[rows] = False
     col_free = np.ones(n_cols, dtype=bool)

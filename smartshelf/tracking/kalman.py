@@ -87,34 +87,50 @@ def xyxy_to_z(xyxy: F64) -> F64:
     A box of zero height gives an infinite or NaN aspect: check boxes before (see
     `association.check_boxes`).
     """
-    wh = xyxy[:, 2:4] - xyxy[:, 0:2]
     z = np.empty((xyxy.shape[0], DIM_Z))
-    z[:, 0:2] = xyxy[:, 0:2] + wh / 2.0
-    z[:, 2] = wh[:, 0] * wh[:, 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z[:, 3] = wh[:, 0] / wh[:, 1]
+    wh = np.subtract(xyxy[:, 2:4], xyxy[:, 0:2], out=z[:, 2:4])
+    np.multiply(wh, 0.5, out=z[:, 0:2])
+    z[:, 0:2] += xyxy[:, 0:2]
+    w, h = wh[:, 0].copy(), wh[:, 1]
+    np.multiply(w, h, out=z[:, 2])
+    if np.logical_and.reduce(h != 0.0):
+        np.divide(w, h, out=z[:, 3])
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(w, h, out=z[:, 3])
     return z
 
 
 def x_to_xyxy(x: F64) -> F64:
     """(N, >=4) states -> (N, 4) boxes. NaN where area * aspect < 0 (a collapsed box). Pure."""
     n = x.shape[0]
-    half = np.empty((n, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half[:, 0] = np.sqrt(x[:, 2] * x[:, 3])
-        half[:, 1] = x[:, 2] / half[:, 0]
-    half /= 2.0
     out = np.empty((n, 4))
+    half = out[:, 2:4]
+    s = x[:, 2]
+    np.multiply(s, x[:, 3], out=half[:, 0])
+    if n and np.minimum.reduce(half[:, 0]) > 0.0:  # the usual case: no warnings to silence
+        np.sqrt(half[:, 0], out=half[:, 0])
+        np.divide(s, half[:, 0], out=half[:, 1])
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.sqrt(half[:, 0], out=half[:, 0])
+            np.divide(s, half[:, 0], out=half[:, 1])
+    half *= 0.5
     np.subtract(x[:, 0:2], half, out=out[:, 0:2])
-    np.add(x[:, 0:2], half, out=out[:, 2:4])
+    half += x[:, 0:2]
     return out
 
 
 def initial_state(model: BoxModel, xyxy: F64) -> tuple[F64, F64]:
     """States (N, 7) and covariances (N, 7, 7) for new tracks started from boxes."""
-    n = xyxy.shape[0]
+    return initial_state_z(model, xyxy_to_z(xyxy))
+
+
+def initial_state_z(model: BoxModel, z: F64) -> tuple[F64, F64]:
+    """States (N, 7) and covariances (N, 7, 7) for new tracks started from measurements."""
+    n = z.shape[0]
     x = np.zeros((n, DIM_X))
-    x[:, :DIM_Z] = xyxy_to_z(xyxy)
+    x[:, :DIM_Z] = z
     return x, np.broadcast_to(model.P0, (n, DIM_X, DIM_X)).copy()
 
 
@@ -124,13 +140,14 @@ def predict(model: BoxModel, x: F64, P: F64) -> tuple[F64, F64]:
     Like SORT, an area velocity that would drive the area to or below zero is dropped first,
     so a shrinking box stops shrinking instead of collapsing.
     """
-    collapsing = (x[:, 6] + x[:, 2]) <= 0
-    if collapsing.any():
+    if x.shape[0] and np.minimum.reduce(x[:, 6] + x[:, 2]) <= 0:
+        collapsing = (x[:, 6] + x[:, 2]) <= 0
         x = x.copy()
         x[collapsing, 6] = 0.0
-    x_new = x @ model.F.T
-    P_new = model.F @ P @ model.F.T + model.Q
-    return x_new, P_new
+    F = model.F
+    P_new = F @ P @ F.T
+    P_new += model.Q
+    return x @ F.T, P_new
 
 
 def update(model: BoxModel, x: F64, P: F64, z: F64) -> tuple[F64, F64]:
@@ -143,7 +160,10 @@ def update(model: BoxModel, x: F64, P: F64, z: F64) -> tuple[F64, F64]:
     H = model.H
     y = z - x @ H.T
     PHT = P @ H.T  # (M, 7, 4)
-    K = PHT @ np.linalg.inv(H @ PHT + model.R)  # (M, 7, 4)
-    x_new = x + (K @ y[:, :, None])[:, :, 0]
-    P_new = P - K @ np.swapaxes(PHT, 1, 2)  # HP = (PH')' since P is symmetric
+    S = H @ PHT
+    S += model.R
+    K = PHT @ np.linalg.inv(S)  # (M, 7, 4)
+    x_new = (K @ y[:, :, None])[:, :, 0]
+    x_new += x
+    P_new = P - K @ PHT.transpose(0, 2, 1)  # HP = (PH')' since P is symmetric
     return x_new, P_new

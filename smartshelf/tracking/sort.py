@@ -8,13 +8,15 @@ Imports numpy, scipy and filterpy only (no OpenCV, no TensorFlow).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from smartshelf.tracking import kalman
-from smartshelf.tracking.association import F64, I64, associate, check_boxes, iou_matrix
+from smartshelf.tracking.association import F64, I64, check_boxes, iou_matrix, match_pairs
 from smartshelf.types import TrackState
 
 log = logging.getLogger(__name__)
@@ -28,10 +30,11 @@ STATE_BY_CODE: tuple[TrackState, ...] = (
 )
 TENTATIVE, CONFIRMED, LOST, DELETED = range(4)
 
-# Columns of BoxTracker's per-track array: the Kalman state, then the lifecycle scalars.
-_X = slice(0, kalman.DIM_X)
-_ID, _STREAK, _SEEN, _MISSED, _CONFIRMED = range(kalman.DIM_X, kalman.DIM_X + 5)
-_COLS = kalman.DIM_X + 5
+_T = TypeVar("_T")
+
+
+def _pick(col: list[_T], keep: list[int]) -> list[_T]:
+    return [col[i] for i in keep]
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,13 +96,19 @@ class BoxTracker:
         self._next_id = 1
         self._steps = 0
         self._last_ts: float | None = None
-        # One row per live track. Scalars share one float64 array (ids are exact below 2**53)
-        # so that dropping or adding tracks costs two array operations, not seven.
-        self._s = np.zeros((0, _COLS))
+        # Kalman states (N, 7) and covariances (N, 7, 7) in arrays, stepped in one call each;
+        # the lifecycle scalars in plain lists, one entry per track in the same order: with a
+        # handful of tracks a Python loop over them costs less than one numpy call per field.
+        self._x = np.zeros((0, kalman.DIM_X))
         self._P = np.zeros((0, kalman.DIM_X, kalman.DIM_X))
+        self._ids: list[int] = []
+        self._streak: list[int] = []  # matches in a row since the track last missed (hit_streak)
+        self._seen: list[float] = []  # clock time of the last match (or of the start)
+        self._missed: list[bool] = []  # not matched in the previous step
+        self._sticky_ok: list[bool] = []  # sticky mode: has been confirmed
 
     def __len__(self) -> int:
-        return int(self._s.shape[0])
+        return len(self._ids)
 
     def step(self, boxes: F64, ts: float) -> TrackTable:
         """Advance all tracks to `ts` and match them to `boxes` (D, 4) xyxy, already checked.
@@ -107,80 +116,107 @@ class BoxTracker:
         `ts` must not go backwards. Call once per frame, with an empty array when nothing was
         detected.
         """
-        if not np.isfinite(ts):
+        xyxy, ids, matched, state, confirmed = self._step(boxes, ts)
+        return TrackTable(
+            xyxy=xyxy,
+            track_id=np.array(ids, dtype=np.int64),
+            matched=np.array(matched, dtype=bool),
+            state=np.array(state, dtype=np.int8),
+            confirmed=np.array(confirmed, dtype=bool),
+        )
+
+    def _step(self, boxes: F64, ts: float) -> tuple[F64, list[int], list[bool], list[int], list[bool]]:
+        """`step`'s work; returns the TrackTable's columns with lists for the small ones."""
+        if not math.isfinite(ts):
             raise ValueError(f"ts: expected a finite time, got {ts}")
         if self._last_ts is not None and ts < self._last_ts:
             raise ValueError(f"ts: expected a time >= the previous {self._last_ts}, got {ts}")
         self._last_ts = ts
         self._steps += 1
         model = self.model
-        s, P = self._s, self._P
+        x, P = self._x, self._P
+        ids, streak, seen = self._ids, self._streak, self._seen
+        missed, sticky_ok = self._missed, self._sticky_ok
+        n = len(ids)
 
-        # Predict. A miss in the previous step breaks the streak (SORT's hit_streak).
-        if s.shape[0]:
-            s[s[:, _MISSED] > 0, _STREAK] = 0.0
-            s[:, _X], P = kalman.predict(model, s[:, _X], P)
-            # A track whose area or aspect went to zero or below has no box left: drop it.
-            valid = (s[:, 2] > 0) & (s[:, 3] > 0)
-            if not valid.all():
-                log.debug("dropping %d tracks whose box collapsed", int((~valid).sum()))
-                s, P = s[valid], P[valid]
-            pred = kalman.x_to_xyxy(s)
-        else:
-            pred = np.zeros((0, 4))
+        # Predict. A track whose area or aspect went to zero or below has no box left: drop it.
+        if n:
+            x, P = kalman.predict(model, x, P)
+            if np.minimum.reduce(x[:, 2:4], axis=None) <= 0.0:
+                keep = np.flatnonzero((x[:, 2] > 0) & (x[:, 3] > 0)).tolist()
+                log.debug("dropping %d tracks whose box collapsed", n - len(keep))
+                x, P = x[keep], P[keep]
+                ids, streak, seen = _pick(ids, keep), _pick(streak, keep), _pick(seen, keep)
+                missed, sticky_ok = _pick(missed, keep), _pick(sticky_ok, keep)
+                n = len(keep)
 
         # Associate and correct the matched tracks.
-        matches, new_rows, _ = associate(iou_matrix(boxes, pred), self.iou_threshold)
-        n_old = s.shape[0]
-        matched = np.zeros(n_old + new_rows.shape[0], dtype=bool)
-        if matches.shape[0]:
-            d, t = matches[:, 0], matches[:, 1]
-            s[t, _X], P[t] = kalman.update(model, s[t, _X], P[t], kalman.xyxy_to_z(boxes[d]))
-            s[t, _STREAK] += 1.0
-            s[t, _SEEN] = ts
-            matched[t] = True
+        n_det = boxes.shape[0]
+        if n and n_det:
+            dets, tracks = match_pairs(iou_matrix(boxes, kalman.x_to_xyxy(x)), self.iou_threshold)
+        else:
+            dets, tracks = [], []
+        matched = [False] * n
+        if n_det:
+            z = kalman.xyxy_to_z(boxes)
+        if tracks:
+            x[tracks], P[tracks] = kalman.update(model, x[tracks], P[tracks], z[dets])
+            for t in tracks:
+                matched[t] = True
 
         # Start a track for every detection left over.
-        n_new = new_rows.shape[0]
-        if n_new:
-            x0, P0 = kalman.initial_state(model, boxes[new_rows])
-            rows = np.zeros((n_new, _COLS))
-            rows[:, _X] = x0
-            rows[:, _ID] = np.arange(self._next_id, self._next_id + n_new)
-            rows[:, _SEEN] = ts
-            self._next_id += n_new
-            s = np.concatenate([s, rows])
-            P = np.concatenate([P, P0])
-            matched[n_old:] = True
-        s[:, _MISSED] = ~matched
+        if len(dets) < n_det:
+            taken = set(dets)
+            new = [d for d in range(n_det) if d not in taken]
+            k = len(new)
+            x0, P0 = kalman.initial_state_z(model, z[new])
+            x = np.concatenate([x, x0]) if n else x0
+            P = np.concatenate([P, P0]) if n else P0
+            ids = ids + list(range(self._next_id, self._next_id + k))
+            self._next_id += k
+            streak = streak + [0] * k
+            seen = seen + [ts] * k
+            missed = missed + [False] * k
+            sticky_ok = sticky_ok + [False] * k
+            matched += [True] * k
 
         # Lifecycle: the one place where states change.
-        if self.warmup and self._steps <= self.min_hits:
-            ok = matched
-        else:
-            ok = matched & (s[:, _STREAK] >= self.min_hits)
-        state = np.full(s.shape[0], LOST, dtype=np.int8)
-        if self.sticky:
-            s[ok, _CONFIRMED] = 1.0
-            state[matched] = TENTATIVE
-            state[matched & (s[:, _CONFIRMED] > 0)] = CONFIRMED
-        else:
-            state[matched] = TENTATIVE
-            state[ok] = CONFIRMED
-        dead = (ts - s[:, _SEEN]) > self.max_age
-        state[dead] = DELETED
-
-        table = TrackTable(
-            xyxy=kalman.x_to_xyxy(s),
-            track_id=s[:, _ID].astype(np.int64),
-            matched=matched,
-            state=state,
-            confirmed=s[:, _CONFIRMED] > 0 if self.sticky else state == CONFIRMED,
-        )
-        if dead.any():
-            s, P = s[~dead], P[~dead]
-        self._s, self._P = s, P
-        return table
+        min_hits, max_age, sticky = self.min_hits, self.max_age, self.sticky
+        warm = self.warmup and self._steps <= min_hits
+        state: list[int] = []
+        confirmed: list[bool] = []
+        dead = False
+        for i, hit in enumerate(matched):
+            if i < n:  # a miss in the previous step breaks the streak (SORT's hit_streak)
+                if missed[i]:
+                    streak[i] = 0
+                if hit:
+                    streak[i] += 1
+                    seen[i] = ts
+            missed[i] = not hit
+            ok = hit and (warm or streak[i] >= min_hits)
+            if sticky:
+                if ok:
+                    sticky_ok[i] = True
+                code = (CONFIRMED if sticky_ok[i] else TENTATIVE) if hit else LOST
+            else:
+                code = (CONFIRMED if ok else TENTATIVE) if hit else LOST
+            if ts - seen[i] > max_age:
+                code = DELETED
+                dead = True
+            state.append(code)
+            confirmed.append(sticky_ok[i] if sticky else code == CONFIRMED)
+        xyxy = kalman.x_to_xyxy(x)
+        out_ids = ids
+        if dead:
+            keep = [i for i, code in enumerate(state) if code != DELETED]
+            x, P = x[keep], P[keep]
+            ids, streak, seen = _pick(ids, keep), _pick(streak, keep), _pick(seen, keep)
+            missed, sticky_ok = _pick(missed, keep), _pick(sticky_ok, keep)
+        self._x, self._P = x, P
+        self._ids, self._streak, self._seen = ids, streak, seen
+        self._missed, self._sticky_ok = missed, sticky_ok
+        return xyxy, out_ids, matched, state, confirmed
 
 
 class Sort:
@@ -221,6 +257,9 @@ class Sort:
             )
         self.frame_count += 1
         ts = float(self.frame_count) if ts_s is None else float(ts_s)
-        table = self._tracker.step(boxes[:, :4], ts)
-        out = table.state == CONFIRMED
-        return np.concatenate([table.xyxy[out], table.track_id[out, None]], axis=1)
+        xyxy, ids, _, state, _ = self._tracker._step(boxes[:, :4], ts)
+        keep = [i for i, code in enumerate(state) if code == CONFIRMED]
+        out = np.empty((len(keep), 5))
+        out[:, :4] = xyxy[keep]
+        out[:, 4] = [ids[i] for i in keep]
+        return out

@@ -132,5 +132,6 @@ def test_bad_boxes_are_rejected_with_what_was_expected_and_what_arrived(
 
 
 def test_empty_boxes_of_any_shape_are_accepted() -> None:
-    for empty in ([], np.zeros((0,)), np.zeros((0, 5)), np.zeros((0, 4))):
+    empties: list[object] = [[], np.zeros((0,)), np.zeros((0, 5)), np.zeros((0, 4))]
+    for empty in empties:
         assert check_boxes("dets", empty, 5).shape == (0, 5)

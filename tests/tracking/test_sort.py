@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filterpy.kalman import KalmanFilter
 
 from smartshelf.tracking.sort import CONFIRMED, DELETED, LOST, TENTATIVE, BoxTracker, Sort
 from smartshelf.types import TrackState
@@ -174,3 +175,48 @@ def test_runs_a_real_mot_sequence_with_sane_output() -> None:
         assert len(out) <= len(d)  # SORT only reports tracks matched in this frame
         ids.update(out[:, 4].astype(int).tolist())
     assert 5 <= len(ids) <= len(det)
+
+
+def test_tracker_boxes_equal_per_track_filterpy_through_misses_and_births() -> None:
+    """The tracker's gathered / scattered batch path must give each track filterpy's numbers.
+
+    Guards against a row mix-up when tracks are matched in a different order than stored,
+    when some miss, when new ones are appended and when dead ones are dropped.
+    """
+    from smartshelf.tracking import kalman
+
+    rng = np.random.default_rng(7)
+    n_obj, n_steps = 6, 40
+    corner = np.array([[300.0 * i, 50.0 * i] for i in range(n_obj)])
+    starts = np.hstack([corner, corner + [40.0, 90.0]])  # far apart: no ambiguous matches
+    t = BoxTracker(max_age=3, min_hits=1, iou_threshold=0.3)
+    filters: dict[int, KalmanFilter] = {}
+    owner: dict[int, int] = {}  # object index -> its live track's id
+    next_id = 1
+    for step in range(n_steps):
+        present = [o for o in range(n_obj) if step >= o and rng.random() > 0.2]
+        rng.shuffle(present)  # detection order differs from track order
+        boxes = starts[present] + step * 2.0 + rng.normal(0, 1.0, (len(present), 4))
+        for kf in filters.values():
+            if kf.x[6, 0] + kf.x[2, 0] <= 0:
+                kf.x[6, 0] = 0.0
+            kf.predict()
+        table = t.step(boxes, float(step))
+        for o, box in zip(present, boxes, strict=True):  # new tracks get ids in detection order
+            z = kalman.xyxy_to_z(box[None])[0]
+            if owner.get(o) in filters:
+                filters[owner[o]].update(z)
+            else:
+                kf = kalman.box_filter()
+                kf.x[:4, 0] = z
+                owner[o], filters[next_id] = next_id, kf
+                next_id += 1
+        assert sorted(table.track_id.tolist()) == sorted(filters)
+        rows = zip(table.track_id.tolist(), table.xyxy, table.state.tolist(), strict=True)
+        for tid, xyxy, state in rows:
+            kf = filters[tid]
+            want = kalman.x_to_xyxy(kf.x[:, 0][None])[0]
+            np.testing.assert_allclose(xyxy, want, rtol=1e-9, atol=1e-6, err_msg=f"{step} {tid}")
+            if state == DELETED:
+                del filters[tid]
+    assert next_id > n_obj + 1  # some objects lost their track and started a new one
