@@ -94,6 +94,10 @@ class FusionConfig:
     enter_s: float = 0.2
     # Share of a hand box inside a zone polygon that counts as "in" (raising: needs a deeper reach).
     min_overlap: float = 0.25
+    # A hand only starts an interaction while slower than this, in hand-box heights per second:
+    # an arm on its way to another shelf passes through lower zones fast (raising: passers-by
+    # count as touches; lowering: quick grabs are missed).
+    max_reach_speed: float = 1.5
     # No hand in or near the zone this long ends it (raising: tolerates detector gaps, slower).
     exit_s: float = 0.2
     # An interaction whose zone never settles after the hand left is closed (flagged) after this.

@@ -190,6 +190,18 @@ class Occupancy:
     disturbed_at_s: float | None = None
 
 
+@dataclass(frozen=True)
+class ZoneChange:
+    """A zone's settled look before an interaction against the one after it (occupancy -> fusion)."""
+
+    fill_before: float
+    fill_after: float
+    changed_fraction: float
+    direction: float  # > 0 goods added, < 0 removed, 0 nothing changed
+    count_before: int | None = None
+    count_after: int | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Observation:
     """Everything the detectors saw in one frame: what crosses detectors -> tracking/fusion."""

@@ -9,7 +9,8 @@ disturbance, the settled appearance before is compared with the one after.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from smartshelf.detectors.occupancy import (
     sample_patch,
 )
 from smartshelf.fusion.zones import box_near_zone
-from smartshelf.types import Frame, Occupancy, ShelfMeasurement, SurfaceState
+from smartshelf.types import Frame, Occupancy, ShelfMeasurement, SurfaceState, ZoneChange
 
 log = logging.getLogger(__name__)
 
@@ -78,21 +79,35 @@ class ReferenceShelfDetector:
 
 
 @dataclass
+class _Period:
+    """One stretch of time in which the zone was stable; `patch` is its latest look."""
+
+    start_s: float
+    end_s: float
+    patch: FloatArray
+
+
+@dataclass
 class _ZoneTrack:
     sampler: ZoneSampler
     capacity: int | None
     calibration: Calibration
     last_patch: FloatArray | None = None
     still_since: float | None = None
-    settled: FloatArray | None = None
-    baseline: FloatArray | None = None
+    periods: deque[_Period] = field(default_factory=lambda: deque(maxlen=MAX_PERIODS))
     stable: bool = False
     disturbed_at: float | None = None
     last: Occupancy | None = None
 
 
+# Stable periods remembered per zone: enough to reach back over one interaction (a hand's arm
+# resting over a zone makes short stable periods that must not hide the look before).
+MAX_PERIODS = 32
+
+
 class OccupancyTracker:
-    """Turns per-frame zone samples plus hand boxes into one `Occupancy` per zone."""
+    """Turns per-frame zone samples plus hand boxes into one `Occupancy` per zone, and answers
+    `compare(zone, before_s)`: the settled look before a time against the current one."""
 
     def __init__(self, camera: CameraConfig, cfg: ShelfDetectorConfig,
                  samplers: dict[str, ZoneSampler], calibration_dir: Path | None = None) -> None:
@@ -122,7 +137,8 @@ class OccupancyTracker:
         cfg = self._cfg
         polygon = self._zones[name].polygon
         occluded = any(box_near_zone(b, polygon, cfg.near_margin_px) for b in boxes)
-        moved = tr.last_patch is not None and motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold
+        moved = (tr.last_patch is not None
+                 and motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold)
         tr.last_patch = patch
         if occluded or moved:
             tr.still_since = None
@@ -133,33 +149,59 @@ class OccupancyTracker:
             settled_now = ts - tr.still_since >= cfg.settle_s - 1e-9
             state = SurfaceState.STABLE if settled_now else SurfaceState.CHANGING
         if state is SurfaceState.STABLE:
-            if tr.settled is None:
-                tr.baseline = patch
-            tr.settled = patch
+            assert tr.still_since is not None
+            if tr.stable and tr.periods:
+                tr.periods[-1].end_s, tr.periods[-1].patch = ts, patch
+            else:
+                tr.periods.append(_Period(tr.still_since, ts, patch))
             tr.stable = True
         elif tr.stable:
-            # Leaving the stable state: what the zone looked like before this disturbance.
             tr.stable = False
-            tr.baseline = tr.settled
             tr.disturbed_at = ts
-        current = tr.settled if tr.settled is not None else patch
-        fill = fill_estimate(current, tr.sampler, tr.calibration)
-        fill_before = None
-        changed = 0.0
-        direction = 0.0
-        if tr.baseline is not None and tr.settled is not None:
-            fill_before = fill_estimate(tr.baseline, tr.sampler, tr.calibration)
-            changed = changed_fraction(tr.baseline, tr.settled, tr.sampler, cfg.change_threshold)
-            direction = change_direction(tr.baseline, tr.settled, tr.sampler,
-                                         cfg.change_threshold, tr.calibration)
-        count = round(fill * tr.capacity) if tr.capacity else None
+        fill = fill_estimate(tr.periods[-1].patch if tr.periods else patch, tr.sampler,
+                             tr.calibration)
+        changed, direction, fill_before = 0.0, 0.0, None
+        if len(tr.periods) >= 2 and tr.stable:
+            before, after = tr.periods[-2].patch, tr.periods[-1].patch
+            fill_before = fill_estimate(before, tr.sampler, tr.calibration)
+            changed = changed_fraction(before, after, tr.sampler, cfg.change_threshold)
+            direction = change_direction(before, after, tr.sampler, cfg.change_threshold,
+                                         tr.calibration)
         return Occupancy(
-            zone=name, fill=fill, count_estimate=count, changed_fraction=changed, state=state,
-            ts_s=ts, fill_before=fill_before, direction=direction,
+            zone=name, fill=fill, count_estimate=self._count(tr, fill), changed_fraction=changed,
+            state=state, ts_s=ts, fill_before=fill_before, direction=direction,
             stable_since_s=(tr.still_since if state is SurfaceState.STABLE else None),
             disturbed_at_s=tr.disturbed_at,
         )
 
+    @staticmethod
+    def _count(tr: _ZoneTrack, fill: float) -> int | None:
+        return round(fill * tr.capacity) if tr.capacity else None
+
+    def compare(self, zone: str, before_s: float) -> ZoneChange | None:
+        """The last look settled before `before_s` against the zone's current settled look.
+
+        None while the zone is not stable now or never settled before `before_s`.
+        """
+        tr = self._tracks[zone]
+        if not tr.stable or not tr.periods:
+            return None
+        after = tr.periods[-1]
+        earlier = [p for p in list(tr.periods)[:-1] if p.end_s <= before_s + 1e-9]
+        if not earlier:
+            return None
+        before = earlier[-1].patch
+        cfg = self._cfg
+        fb = fill_estimate(before, tr.sampler, tr.calibration)
+        fa = fill_estimate(after.patch, tr.sampler, tr.calibration)
+        return ZoneChange(
+            fill_before=fb, fill_after=fa,
+            changed_fraction=changed_fraction(before, after.patch, tr.sampler, cfg.change_threshold),
+            direction=change_direction(before, after.patch, tr.sampler, cfg.change_threshold,
+                                       tr.calibration),
+            count_before=self._count(tr, fb), count_after=self._count(tr, fa))
+
     def settled_patch(self, zone: str) -> FloatArray | None:
         """The zone's current settled appearance (for `smartshelf calibrate`)."""
-        return self._tracks[zone].settled
+        periods = self._tracks[zone].periods
+        return periods[-1].patch if periods else None

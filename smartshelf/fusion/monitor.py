@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from smartshelf.config import CameraConfig, FusionConfig, ZoneConfig
 from smartshelf.events.record import Event, EventType, ZoneState, iso_utc, make_event_id
 from smartshelf.fusion import rules
 from smartshelf.fusion.zones import box_zone_overlap
-from smartshelf.types import Occupancy, SurfaceState, Tracks
+from smartshelf.types import Occupancy, SurfaceState, Tracks, ZoneChange
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,38 @@ class Phase(enum.Enum):
     ENTERING = "entering"
     INTERACTING = "interacting"
     SETTLING = "settling"
+
+
+class SettledHistory(Protocol):
+    """The occupancy tracker's memory: the zone's settled look before a time against now."""
+
+    def compare(self, zone: str, before_s: float) -> ZoneChange | None: ...
+
+
+SPEED_WINDOW_S = 0.2  # hand speed is measured over this much stream time
+BORDER_FRACTION = 0.05  # a track last seen this close to the frame edge left the picture
+
+
+def hand_speeds(history: dict[int, deque[tuple[float, float, float, float]]]) -> dict[int, float]:
+    """Speed of each track's box centre in box heights per second over SPEED_WINDOW_S. Pure."""
+    out = {}
+    for tid, samples in history.items():
+        t1, x1, y1, h1 = samples[-1]
+        old = [s for s in samples if t1 - s[0] <= SPEED_WINDOW_S + 1e-9]
+        t0, x0, y0, _ = old[0]
+        if t1 - t0 <= 0:
+            out[tid] = 0.0
+            continue
+        dist = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+        out[tid] = dist / max(h1, 1.0) / (t1 - t0)
+    return out
+
+
+def near_border(box: tuple[float, float, float, float], frame_wh: tuple[int, int]) -> bool:
+    x1, y1, x2, y2 = box
+    w, h = frame_wh
+    mx, my = BORDER_FRACTION * w, BORDER_FRACTION * h
+    return x1 <= mx or y1 <= my or x2 >= w - mx or y2 >= h - my
 
 
 def assign_zones(tracks: Tracks, zones: tuple[ZoneConfig, ...],
@@ -67,22 +101,33 @@ class CameraFusion:
         self._models = dict(models)
         self._epoch_s = epoch_s
         self._picked_from: dict[int, str] = {}
+        self._centres: dict[int, deque[tuple[float, float, float, float]]] = {}
+        self._last_box: dict[int, tuple[float, float, float, float]] = {}
         self._last_state: dict[str, tuple[str, int | None]] = {}
         self._last_event: dict[str, Event] = {}
 
     def phase(self, zone: str) -> Phase:
         return self._zones[zone].phase
 
-    def update(self, ts_s: float, tracks: Tracks,
-               occupancy: dict[str, Occupancy]) -> list[Event | ZoneState]:
+    def update(self, ts_s: float, tracks: Tracks, occupancy: dict[str, Occupancy],
+               history: SettledHistory | None = None,
+               frame_wh: tuple[int, int] | None = None) -> list[Event | ZoneState]:
+        """One frame. `history` answers before/after comparisons (without it, the occupancy
+        records' own comparison is used); `frame_wh` lets a hand leave through the frame edge."""
         cfg = self._cfg
         where = assign_zones(tracks, self._zone_cfgs, cfg.min_overlap)
         matched = {int(t): bool(m) for t, m in zip(tracks.track_id, tracks.matched, strict=True)}
+        speeds = self._speeds(ts_s, tracks)
+        left_picture = {t for t, box in self._last_box.items()
+                        if t not in where and frame_wh is not None and near_border(box, frame_wh)}
+        self._last_box = {int(t): tuple(float(v) for v in b)  # type: ignore[misc]
+                          for t, b in zip(tracks.track_id, tracks.xyxy, strict=True)}
         out: list[Event | ZoneState] = []
         for name, z in self._zones.items():
             inside = sorted(t for t, zn in where.items() if zn == name)
+            slow = [t for t in inside if speeds.get(t, 0.0) <= cfg.max_reach_speed]
             occ = occupancy.get(name)
-            event = self._step(z, ts_s, inside, where, matched, occ)
+            event = self._step(z, ts_s, inside, slow, where, matched, left_picture, occ, history)
             if event is not None:
                 out.append(event)
             state = self._zone_state(z, ts_s, occ)
@@ -92,18 +137,33 @@ class CameraFusion:
                 out.append(state)
         return out
 
-    def _step(self, z: _Zone, ts: float, inside: list[int], where: dict[int, str | None],
-              matched: dict[int, bool], occ: Occupancy | None) -> Event | None:
+    def _speeds(self, ts: float, tracks: Tracks) -> dict[int, float]:
+        live = set()
+        for box, tid in zip(tracks.xyxy, tracks.track_id, strict=True):
+            t = int(tid)
+            live.add(t)
+            x1, y1, x2, y2 = (float(v) for v in box)
+            q = self._centres.setdefault(t, deque(maxlen=32))
+            q.append((ts, (x1 + x2) / 2.0, (y1 + y2) / 2.0, y2 - y1))
+            while q and ts - q[0][0] > SPEED_WINDOW_S + 1e-9:
+                q.popleft()
+        for t in list(self._centres):
+            if t not in live:
+                del self._centres[t]
+        return hand_speeds(self._centres)
+
+    def _step(self, z: _Zone, ts: float, inside: list[int], slow: list[int],
+              where: dict[int, str | None], matched: dict[int, bool], left_picture: set[int],
+              occ: Occupancy | None, history: SettledHistory | None) -> Event | None:
         cfg = self._cfg
         if z.phase is Phase.IDLE:
-            if inside:
-                z.phase, z.in_since, z.track_id = Phase.ENTERING, ts, inside[0]
-                z.frames, z.seen_frames, z.track_ids = 0, 0, set(inside)
-            else:
+            if not slow:
                 return None
+            z.phase, z.in_since, z.track_id = Phase.ENTERING, ts, slow[0]
+            z.frames, z.seen_frames, z.track_ids = 0, 0, set(slow)
         if z.phase is Phase.ENTERING:
-            if not inside:
-                z.phase = Phase.IDLE  # a hand passing in front: too short to count
+            if not slow:
+                z.phase = Phase.IDLE  # a hand passing in front: too short or too fast to count
                 return None
             z.track_ids.update(inside)
             z.frames += 1
@@ -123,14 +183,13 @@ class CameraFusion:
                 return None
             if z.first_out_s is None:
                 z.first_out_s = ts
-            # Seen leaving: one of the zone's hands is now detected somewhere else.
+            # Seen leaving: one of the zone's hands is now (detected or predicted) elsewhere, or
+            # vanished at the edge of the picture.
             z.seen_leaving = z.seen_leaving or any(
-                matched.get(t, False) and where.get(t) != z.cfg.name for t in z.track_ids
-                if t in where)
-            gone = not any(t in where for t in z.track_ids)
+                (t in where and where[t] != z.cfg.name) or t in left_picture for t in z.track_ids)
             waited = ts - z.first_out_s
-            if (z.seen_leaving or gone) and waited >= cfg.exit_s - 1e-9 and (
-                    z.seen_leaving or waited >= cfg.occlusion_grace_s - 1e-9):
+            if (z.seen_leaving and waited >= cfg.exit_s - 1e-9) or (
+                    waited >= cfg.occlusion_grace_s - 1e-9):
                 z.phase = Phase.SETTLING
             else:
                 return None
@@ -140,23 +199,32 @@ class CameraFusion:
                 z.track_ids.update(inside)
                 z.last_in_s = ts
                 return None
-            assert z.first_out_s is not None
+            assert z.first_out_s is not None and z.in_since is not None
             settled = (occ is not None and occ.state is SurfaceState.STABLE
                        and occ.stable_since_s is not None
                        and occ.stable_since_s >= (z.last_in_s or z.first_out_s) - 1e-9)
+            change = None
+            if settled:
+                assert occ is not None
+                if history is None:
+                    change = rules.change_from_occupancy(occ)
+                else:
+                    change = history.compare(z.cfg.name, z.in_since)
             timed_out = ts - z.first_out_s >= cfg.settle_timeout_s - 1e-9
-            if settled or timed_out:
-                return self._decide(z, ts, occ, timed_out=not settled)
+            if change is not None or timed_out:
+                return self._decide(z, ts, change, occ, timed_out=change is None)
         return None
 
-    def _decide(self, z: _Zone, ts: float, occ: Occupancy | None, *, timed_out: bool) -> Event:
+    def _decide(self, z: _Zone, ts: float, change: ZoneChange | None, occ: Occupancy | None, *,
+                timed_out: bool) -> Event:
         cfg = self._cfg
         assert z.in_since is not None and z.first_out_s is not None
-        if occ is None:
-            occ = Occupancy(z.cfg.name, 0.0, None, 0.0, SurfaceState.CHANGING, ts)
-        kind = rules.classify(occ, cfg)
+        if change is None:  # never settled: nothing can be said about the goods
+            fill = None if occ is None else occ.fill
+            change = ZoneChange(fill or 0.0, fill or 0.0, 0.0, 0.0)
+        kind = rules.classify(change, cfg)
         hand_share = z.seen_frames / max(1, z.frames)
-        conf = rules.confidence(kind, occ, cfg, hand_share, timed_out)
+        conf = rules.confidence(kind, change, cfg, hand_share, timed_out)
         track_id = z.track_id
         misplaced, origin = False, None
         if track_id is not None:
@@ -172,15 +240,15 @@ class CameraFusion:
             camera=self._camera,
             zone=z.cfg.name,
             sku=z.cfg.sku,
-            count=rules.item_count(kind, occ, z.cfg.capacity),
+            count=rules.item_count(kind, change, z.cfg.capacity),
             confidence=conf,
             track_id=track_id,
             started_at=iso_utc(self._epoch_s + z.in_since),
             ended_at=iso_utc(self._epoch_s + z.first_out_s),
             t_start_s=round(z.in_since, 3),
             t_end_s=round(z.first_out_s, 3),
-            occupancy_before=None if occ.fill_before is None else round(occ.fill_before, 3),
-            occupancy_after=round(occ.fill, 3),
+            occupancy_before=round(change.fill_before, 3),
+            occupancy_after=round(change.fill_after, 3),
             models=self._models,
             review=conf < cfg.review_below or timed_out,
             misplaced=misplaced,
