@@ -73,12 +73,15 @@ class ShelfDetectorConfig:
     # Mean per-pixel change (normalised units) between consecutive samples that counts as motion.
     motion_threshold: float = 0.06
     # A zone must be still (and hand-free) this long before its settled appearance updates.
-    settle_s: float = 0.3
+    settle_s: float = 0.2
     # A cell whose settled appearance moved this much counts as changed (raising it: fewer false
     # changes from lighting, small items missed).
     change_threshold: float = 0.15
     # Boxes (hands) this many pixels around a zone count as "near" it: the zone is occluded.
     near_margin_px: float = 12.0
+    # Front view (shoppers reach up from below the picture): a zone under a hand is covered by
+    # its arm, which no detector sees, so it is not measured then. Turn off for top-down views.
+    arm_shadow: bool = True
 
 
 @dataclass(frozen=True)

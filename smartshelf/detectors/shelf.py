@@ -28,7 +28,7 @@ from smartshelf.detectors.occupancy import (
     motion,
     sample_patch,
 )
-from smartshelf.fusion.zones import box_near_zone
+from smartshelf.fusion.zones import box_near_zone, box_shadows_zone
 from smartshelf.types import Frame, Occupancy, ShelfMeasurement, SurfaceState, ZoneChange
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,9 @@ class OccupancyTracker:
               boxes: npt.NDArray[np.float32]) -> Occupancy:
         cfg = self._cfg
         polygon = self._zones[name].polygon
-        occluded = any(box_near_zone(b, polygon, cfg.near_margin_px) for b in boxes)
+        occluded = any(box_near_zone(b, polygon, cfg.near_margin_px)
+                       or (cfg.arm_shadow and box_shadows_zone(b, polygon, cfg.near_margin_px))
+                       for b in boxes)
         moved = (tr.last_patch is not None
                  and motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold)
         tr.last_patch = patch

@@ -35,6 +35,7 @@ class SettledHistory(Protocol):
     def compare(self, zone: str, before_s: float) -> ZoneChange | None: ...
 
 
+MIN_SEEN_FRAMES = 2  # detections in the zone before an interaction starts
 SPEED_WINDOW_S = 0.2  # hand speed is measured over this much stream time
 BORDER_FRACTION = 0.05  # a track last seen this close to the frame edge left the picture
 
@@ -157,9 +158,12 @@ class CameraFusion:
               occ: Occupancy | None, history: SettledHistory | None) -> Event | None:
         cfg = self._cfg
         if z.phase is Phase.IDLE:
-            if not slow:
+            # Only a detected hand starts an interaction: a track coasting on its prediction
+            # (the detector lost it at the frame edge, say) drifts slowly through lower zones.
+            seen = [t for t in slow if matched.get(t, False)]
+            if not seen:
                 return None
-            z.phase, z.in_since, z.track_id = Phase.ENTERING, ts, slow[0]
+            z.phase, z.in_since, z.track_id = Phase.ENTERING, ts, seen[0]
             z.frames, z.seen_frames, z.track_ids = 0, 0, set(slow)
         if z.phase is Phase.ENTERING:
             if not slow:
@@ -169,24 +173,28 @@ class CameraFusion:
             z.frames += 1
             z.seen_frames += any(matched.get(t, False) for t in inside)
             z.last_in_s = ts
-            if ts - (z.in_since or ts) >= cfg.enter_s - 1e-9:
+            if ts - (z.in_since or ts) >= cfg.enter_s - 1e-9 and z.seen_frames >= MIN_SEEN_FRAMES:
                 z.phase = Phase.INTERACTING
                 log.debug("hand in zone", extra={"camera": self._camera, "zone": z.cfg.name,
                                                  "track_id": z.track_id})
             return None
         if z.phase is Phase.INTERACTING:
             z.frames += 1
-            if inside:
-                z.track_ids.update(inside)
-                z.seen_frames += any(matched.get(t, False) for t in inside)
+            z.track_ids.update(inside)
+            # Only a detection keeps the hand "in": a prediction coasting in place is not
+            # evidence, and the exit time is the first frame the hand was not seen in the zone.
+            if any(matched.get(t, False) for t in inside):
+                z.seen_frames += 1
                 z.last_in_s, z.first_out_s, z.seen_leaving = ts, None, False
                 return None
             if z.first_out_s is None:
                 z.first_out_s = ts
-            # Seen leaving: one of the zone's hands is now (detected or predicted) elsewhere, or
-            # vanished at the edge of the picture.
-            z.seen_leaving = z.seen_leaving or any(
-                (t in where and where[t] != z.cfg.name) or t in left_picture for t in z.track_ids)
+            # Seen leaving: the detector finds one of the zone's hands elsewhere, it vanished at
+            # the edge of the picture, or the detector finds hands only outside the zone (a fast
+            # withdrawal starts a new track: IoU cannot follow it). A prediction drifting out is
+            # no evidence: the detector may simply have lost a hand that is still in the shelf.
+            z.seen_leaving = z.seen_leaving or any(t in left_picture for t in z.track_ids) or any(
+                m and where.get(t) != z.cfg.name for t, m in matched.items())
             waited = ts - z.first_out_s
             if (z.seen_leaving and waited >= cfg.exit_s - 1e-9) or (
                     waited >= cfg.occlusion_grace_s - 1e-9):
@@ -200,9 +208,11 @@ class CameraFusion:
                 z.last_in_s = ts
                 return None
             assert z.first_out_s is not None and z.in_since is not None
+            # Stable since after the interaction began: the occupancy tracker only lets a zone
+            # settle once no detected hand is near it, so this is the look after the hand.
             settled = (occ is not None and occ.state is SurfaceState.STABLE
                        and occ.stable_since_s is not None
-                       and occ.stable_since_s >= (z.last_in_s or z.first_out_s) - 1e-9)
+                       and occ.stable_since_s >= z.in_since - 1e-9)
             change = None
             if settled:
                 assert occ is not None

@@ -94,6 +94,17 @@ def box_near_zone(box_xyxy: Sequence[float], polygon: Sequence[Point], margin_px
     return polygon_area(clip_polygon_to_box(polygon, grown)) > 0.0
 
 
+def box_shadows_zone(box_xyxy: Sequence[float], polygon: Sequence[Point], margin_px: float) -> bool:
+    """True where the zone lies below the box's bottom edge within its columns (plus margin).
+
+    A front-view shelf camera sees a shopper's arm hang from the hand down to the bottom of the
+    picture: everything under a hand is covered by its arm even though no detector sees the arm.
+    """
+    x1, _, x2, y2 = (float(v) for v in box_xyxy)
+    zx1, _, zx2, zy2 = polygon_bounds(polygon)
+    return x2 + margin_px > zx1 and x1 - margin_px < zx2 and y2 < zy2
+
+
 def polygon_bounds(polygon: Sequence[Point]) -> tuple[int, int, int, int]:
     """Integer xyxy bounds of a polygon (x2, y2 exclusive)."""
     xs = [p[0] for p in polygon]
