@@ -1,0 +1,117 @@
+"""One camera's processing path: detectors (hands | shelf, concurrently) -> tracking -> fusion.
+
+`CameraPipeline.process(frame)` is the whole path for one frame and returns a `FrameResult`;
+the daemon and replay only differ in where frames come from and where results go.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from smartshelf.config import CameraConfig, Config
+from smartshelf.detectors.base import HandDetector
+from smartshelf.detectors.occupancy import FloatArray
+from smartshelf.detectors.shelf import OccupancyTracker, ReferenceShelfDetector
+from smartshelf.events.record import Event, ZoneState
+from smartshelf.fusion.monitor import CameraFusion
+from smartshelf.publishers.base import Publisher
+from smartshelf.tracking.hands import HandTracker
+from smartshelf.types import Detections, Frame, Occupancy, ShelfMeasurement, Tracks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class FrameResult:
+    """What one frame produced: the record that crosses pipeline -> publishers / recorders."""
+
+    frame: Frame
+    hands: Detections
+    tracks: Tracks
+    occupancy: dict[str, Occupancy]
+    outputs: tuple[Event | ZoneState, ...]
+    hands_s: float  # wall seconds spent in the hand detector (metrics only, never in events)
+    shelf_s: float
+
+    @property
+    def events(self) -> list[Event]:
+        return [o for o in self.outputs if isinstance(o, Event)]
+
+
+class CameraPipeline:
+    """Owns one camera's detectors, tracker, occupancy and fusion state."""
+
+    def __init__(self, camera: CameraConfig, cfg: Config, hands: HandDetector, *,
+                 parallel: bool = True, epoch_s: float = 0.0) -> None:
+        self.camera = camera
+        self._cfg = cfg
+        self._hands = hands
+        self._shelf = ReferenceShelfDetector(camera, cfg.detectors.shelf)
+        self._tracker = HandTracker(cfg.tracker)
+        self._occupancy: OccupancyTracker | None = None
+        self._fusion = CameraFusion(camera, cfg.fusion, hands.model_digests(), epoch_s=epoch_s)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"shelf-{camera.name}") if parallel else None
+        self._calibration_dir = (cfg.resolve(camera.calibration_dir)
+                                 if camera.calibration_dir else None)
+
+    def _occupancy_for(self, frame: Frame) -> OccupancyTracker:
+        if self._occupancy is None:
+            samplers = self._shelf.samplers(frame.size_wh)
+            self._occupancy = OccupancyTracker(self.camera, self._cfg.detectors.shelf, samplers,
+                                               self._calibration_dir)
+        return self._occupancy
+
+    def process(self, frame: Frame) -> FrameResult:
+        occupancy_tracker = self._occupancy_for(frame)
+        t0 = time.perf_counter()
+        if self._pool is not None:
+            shelf_future = self._pool.submit(self._timed_measure, frame)
+            hands = self._hands.detect(frame.image_bgr)
+            hands_s = time.perf_counter() - t0
+            shelf, shelf_s = shelf_future.result()
+        else:
+            hands = self._hands.detect(frame.image_bgr)
+            hands_s = time.perf_counter() - t0
+            shelf, shelf_s = self._timed_measure(frame)
+        tracks = self._tracker.update(hands, frame.ts_s)
+        # What covers the shelf: every detected hand, confirmed or not. A track coasting on its
+        # prediction does not: after a hand leaves through the frame edge its prediction would
+        # hold the zone "occluded" for the tracker's whole max_age and delay every decision.
+        boxes = hands.xyxy
+        occupancy = occupancy_tracker.update(shelf, boxes)
+        outputs = tuple(self._fusion.update(frame.ts_s, tracks, occupancy, occupancy_tracker,
+                                            frame.size_wh))
+        return FrameResult(frame, hands, tracks, occupancy, outputs, hands_s, shelf_s)
+
+    def _timed_measure(self, frame: Frame) -> tuple[ShelfMeasurement, float]:
+        t = time.perf_counter()
+        m = self._shelf.measure(frame)
+        return m, time.perf_counter() - t
+
+    def settled_patch(self, zone: str) -> FloatArray | None:
+        return None if self._occupancy is None else self._occupancy.settled_patch(zone)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def dispatch(outputs: tuple[Event | ZoneState, ...], sinks: list[Publisher]) -> None:
+    """Hand every output to every sink; one failing sink never starves the others."""
+    for out in outputs:
+        for sink in sinks:
+            try:
+                if isinstance(out, Event):
+                    sink.publish(out)
+                else:
+                    sink.publish_state(out)
+            except Exception:
+                log.exception("publisher %s failed", type(sink).__name__)
+
+
+def snapshot_name(directory: Path, event: Event) -> Path:
+    return directory / event.camera / f"{event.event_id}.jpg"
