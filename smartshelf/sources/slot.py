@@ -9,7 +9,10 @@ T = TypeVar("T")
 
 
 class LatestSlot(Generic[T]):
-    """Holds at most one item. `put` over an untaken item counts a drop."""
+    """Holds at most one item; `put` over an item nobody took counts it in `dropped`.
+
+    `close()` wakes every waiter at once; an item still in the slot can be taken after it.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -22,13 +25,13 @@ class LatestSlot(Generic[T]):
             if self._item is not None:
                 self.dropped += 1
             self._item = item
-            self._cond.notify()
+            self._cond.notify_all()
 
     def take(self, timeout_s: float) -> T | None:
-        """The latest item, or None after `timeout_s` or once closed and empty."""
+        """The latest item; None after `timeout_s`, or at once when closed and empty."""
         with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait(timeout_s)
+            self._cond.wait_for(lambda: self._item is not None or self._closed,
+                                timeout=max(0.0, timeout_s))
             item, self._item = self._item, None
             return item
 
