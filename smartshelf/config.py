@@ -73,7 +73,7 @@ class ShelfDetectorConfig:
     # Mean per-pixel change (normalised units) between consecutive samples that counts as motion.
     motion_threshold: float = 0.06
     # A zone must be still (and hand-free) this long before its settled appearance updates.
-    settle_s: float = 0.2
+    settle_s: float = 0.3
     # A cell whose settled appearance moved this much counts as changed (raising it: fewer false
     # changes from lighting, small items missed).
     change_threshold: float = 0.15
@@ -290,7 +290,8 @@ def _parse_dataclass(cls: type, raw: Any, key: str, file: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(file, key, raw, "expected a mapping")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL}
+    internal = _INTERNAL if cls is Config else set()
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in internal}
     for name in raw:
         if name not in fields:
             known = ", ".join(sorted(fields))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from smartshelf import models
 from smartshelf.publishers.broker import MosquittoProcess
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")
@@ -39,3 +40,11 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoProcess
 def mosquitto(mosquitto_factory: Callable[..., MosquittoProcess]) -> MosquittoProcess:
     """A running anonymous Mosquitto on 127.0.0.1:<free port>; `.stop()` / `.start()` it."""
     return mosquitto_factory()
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The repo's models/ folder with the pinned palm models (fetched once if absent)."""
+    target = models.default_models_dir()
+    models.fetch(target)
+    return target

@@ -108,3 +108,14 @@ def test_cli_check_config_ok(tmp_path, video):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout
+
+
+def test_nested_path_keys_are_read(tmp_path, video):
+    """Regression: `path` is filled in by the loader on the top level only; outbox.path was
+    rejected as an unknown key."""
+    text = BASE + "outbox: {path: ../state/o.sqlite}\noutput: {jsonl: ../out/e.jsonl}\n"
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.outbox.path == "../state/o.sqlite"
+    assert cfg.resolve(cfg.outbox.path) == (tmp_path / "state" / "o.sqlite").resolve()
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(write(tmp_path, BASE + "base_dir: /etc\n"))

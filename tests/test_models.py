@@ -14,11 +14,8 @@ from smartshelf.errors import ModelError
 
 
 @pytest.fixture(scope="session")
-def repo_models() -> Path:
-    """The repo's models/ folder with the pinned palm models (fetched once if absent)."""
-    target = models.default_models_dir()
-    models.fetch(target)
-    return target
+def repo_models(models_dir: Path) -> Path:
+    return models_dir
 
 
 def _wheel(tmp_path: Path, files: dict[str, bytes]) -> Path:

@@ -119,10 +119,15 @@ class CameraFusion:
         where = assign_zones(tracks, self._zone_cfgs, cfg.min_overlap)
         matched = {int(t): bool(m) for t, m in zip(tracks.track_id, tracks.matched, strict=True)}
         speeds = self._speeds(ts_s, tracks)
+        # A hand last detected at the edge of the picture and not detected now has left it.
         left_picture = {t for t, box in self._last_box.items()
-                        if t not in where and frame_wh is not None and near_border(box, frame_wh)}
-        self._last_box = {int(t): tuple(float(v) for v in b)  # type: ignore[misc]
-                          for t, b in zip(tracks.track_id, tracks.xyxy, strict=True)}
+                        if not matched.get(t, False) and frame_wh is not None
+                        and near_border(box, frame_wh)}
+        live = set(matched)
+        self._last_box = {t: b for t, b in self._last_box.items() if t in live}
+        for t, b, m in zip(tracks.track_id, tracks.xyxy, tracks.matched, strict=True):
+            if m:
+                self._last_box[int(t)] = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
         out: list[Event | ZoneState] = []
         for name, z in self._zones.items():
             inside = sorted(t for t, zn in where.items() if zn == name)

@@ -23,7 +23,7 @@ from smartshelf.publishers.mqtt import MqttPublisher
 from smartshelf.runtime import sdnotify
 from smartshelf.runtime.metrics import Metrics
 from smartshelf.runtime.pipeline import CameraPipeline, dispatch
-from smartshelf.runtime.signals import install_signal_handlers
+from smartshelf.runtime.signals import StopFlag, install_signal_handlers
 from smartshelf.sources import EndOfStream, FrameSource, open_source
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,6 @@ class CameraStatus:
     done: bool = False
     last_frame_wall: float = 0.0
     processed_fps: float = 0.0
-    _window: list[float] = field(default_factory=list)
 
 
 class CameraWorker(threading.Thread):
@@ -84,11 +83,12 @@ class CameraWorker(threading.Thread):
         self.camera = camera
         self._cfg = cfg
         self._sinks = sinks
-        self._stop = stop
+        self._halt = stop
         self._metrics = metrics
         self.status = CameraStatus()
         self.ready = threading.Event()
         self.failed: BaseException | None = None
+        self._source: FrameSource | None = None
         from smartshelf.detectors.factory import build_hand_detector
         from smartshelf.models import default_models_dir
 
@@ -100,6 +100,7 @@ class CameraWorker(threading.Thread):
         source: FrameSource
         try:
             source = open_source(self.camera, mode="live")
+            self._source = source
         except Exception as exc:
             log.error("camera cannot start: %s", exc, extra={"camera": self.camera.name})
             self.failed = exc
@@ -107,7 +108,7 @@ class CameraWorker(threading.Thread):
             return
         pipeline: CameraPipeline | None = None
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 try:
                     frame = source.read(timeout_s=0.5)
                 except EndOfStream:
@@ -135,6 +136,9 @@ class CameraWorker(threading.Thread):
                 pipeline.close()
             self.status.done = True
 
+    def frames_read(self) -> int:
+        return 0 if self._source is None else self._source.stats.frames_read
+
     def _account(self, source: FrameSource, hands_s: float, shelf_s: float, types: list[str]) -> None:
         st = self.status
         now = time.monotonic()
@@ -144,11 +148,6 @@ class CameraWorker(threading.Thread):
         new_drops, st.dropped = stats.frames_dropped - st.dropped, stats.frames_dropped
         new_reconnects, st.reconnects = stats.reconnects - st.reconnects, stats.reconnects
         st.last_frame_wall = now
-        st._window.append(now)
-        while st._window and now - st._window[0] > 5.0:
-            st._window.pop(0)
-        span = now - st._window[0] if len(st._window) > 1 else 0.0
-        st.processed_fps = (len(st._window) - 1) / span if span > 0 else 0.0
         if self._metrics is not None:
             m = self._metrics
             m.frame_done(self.camera.name, hands_s, shelf_s)
@@ -158,7 +157,27 @@ class CameraWorker(threading.Thread):
                 m.event(self.camera.name, t)
 
 
+@dataclass
+class _Rates:
+    """Input and processed frame rates of one camera, from counters sampled by the main loop."""
+
+    at: float = field(default_factory=time.monotonic)
+    read: int = 0
+    done: int = 0
+    input_fps: float = 0.0
+    processed_fps: float = 0.0
+
+    def sample(self, now: float, read: int, done: int) -> None:
+        dt = now - self.at
+        if dt < 2.0:
+            return
+        self.input_fps = (read - self.read) / dt
+        self.processed_fps = (done - self.done) / dt
+        self.at, self.read, self.done = now, read, done
+
+
 def run_daemon(cfg: Config, config_path: str) -> int:
+    """Run until SIGTERM/SIGINT (or every file source ended). Exit 0 on a clean stop."""
     from smartshelf.publishers.jsonl import JsonlPublisher
 
     flags = install_signal_handlers()
@@ -169,6 +188,7 @@ def run_daemon(cfg: Config, config_path: str) -> int:
         sinks.append(JsonlPublisher.stdout())
     if cfg.output.jsonl:
         sinks.append(JsonlPublisher(path=cfg.resolve(cfg.output.jsonl)))
+    # Models first: a bad model stops start-up (exit 2) before anything connects.
     workers = [CameraWorker(cam, cfg, sinks, stop, metrics) for cam in cfg.cameras]
     mqtt = start_mqtt(cfg)
     if mqtt is not None:
@@ -179,43 +199,62 @@ def run_daemon(cfg: Config, config_path: str) -> int:
         w.start()
     sdnotify.ready()
     log.info("running %d camera(s) from %s (pid %d)", len(workers), config_path, os.getpid())
+    rates = {w.camera.name: _Rates() for w in workers}
     last_stats = time.monotonic()
     try:
-        while not flags.stop:
-            time.sleep(0.2)
+        while not flags.wait(0.2):
+            if flags.take_reload():
+                log.warning("SIGHUP: reloading is not supported; restart the service to apply "
+                            "a changed config (the outbox keeps undelivered events)")
             now = time.monotonic()
-            flowing = any(now - w.status.last_frame_wall < 10.0 for w in workers)
-            if flowing:
-                sdnotify.watchdog()
-            if metrics is not None:
-                for w in workers:
-                    metrics.set_rates(w.camera.name, w.status.processed_fps, w.status.processed_fps,
+            if any(now - w.status.last_frame_wall < 10.0 for w in workers):
+                sdnotify.watchdog()  # only while frames flow: a stuck pipeline gets restarted
+            for w in workers:
+                r = rates[w.camera.name]
+                r.sample(now, w.frames_read(), w.status.frames)
+                w.status.processed_fps = r.processed_fps
+                if metrics is not None:
+                    metrics.set_rates(w.camera.name, r.input_fps, r.processed_fps,
                                       w.camera.target_fps)
-                if mqtt is not None:
-                    metrics.set_outbox_depth(mqtt.publisher.outbox_depth())
+            if metrics is not None and mqtt is not None:
+                metrics.set_outbox_depth(mqtt.publisher.outbox_depth())
             if mqtt is not None and now - last_stats >= cfg.mqtt.stats_interval_s:
                 last_stats = now
                 mqtt.publisher.publish_stats(_stats(workers, mqtt))
             if all(w.status.done for w in workers):
                 log.info("every camera has ended")
-                break
+                flags.request_stop()
     finally:
-        sdnotify.stopping()
-        stop.set()
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for w in reversed(workers):
-            w.join(timeout=max(0.0, deadline - time.monotonic()))
-            if w.is_alive():
-                log.warning("camera thread did not stop in time", extra={"camera": w.camera.name})
-        for sink in sinks:
-            if mqtt is None or sink is not mqtt.publisher:
-                sink.close()
-        if mqtt is not None:
-            mqtt.close()
-        if metrics is not None:
-            metrics.close()
+        _shutdown(flags, stop, workers, sinks, mqtt, metrics)
     failed = [w for w in workers if w.failed is not None]
     return 1 if failed and len(failed) == len(workers) else 0
+
+
+def _shutdown(flags: StopFlag, stop: threading.Event, workers: list[CameraWorker],
+              sinks: list[Publisher], mqtt: MqttHandle | None, metrics: Metrics | None) -> None:
+    """Stop intake, join the cameras, flush the publishers, in reverse start order.
+
+    A second SIGTERM/SIGINT while this runs skips what is left (the outbox keeps what was not
+    delivered) and exits at once.
+    """
+    sdnotify.stopping()
+    stop.set()
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    for w in reversed(workers):
+        while w.is_alive() and time.monotonic() < deadline and not flags.force:
+            w.join(timeout=0.05)
+        if w.is_alive():
+            log.warning("camera thread did not stop in time", extra={"camera": w.camera.name})
+    if flags.force:
+        log.warning("second signal: exiting now; undelivered events stay in the outbox")
+        os._exit(1)
+    if metrics is not None:
+        metrics.close()
+    if mqtt is not None:
+        mqtt.close()  # delivers what it can within its timeout, then publishes `stopped`
+    for sink in sinks:
+        if mqtt is None or sink is not mqtt.publisher:
+            sink.close()
 
 
 def _stats(workers: list[CameraWorker], mqtt: MqttHandle) -> dict[str, object]:

@@ -50,6 +50,9 @@ class TextFormatter(logging.Formatter):
         return f"{head}{sep}[{ctx}] {message}"
 
 
+CHATTY_LOGGERS = ("amqtt", "transitions")
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Configure the root logger on `stream` (default stderr: stdout is the CLI's own output).
 
@@ -67,3 +70,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # The embedded broker's libraries narrate every state change at INFO: keep them to warnings
+    # unless the user asked for DEBUG.
+    quiet = numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+    for chatty in CHATTY_LOGGERS:
+        logging.getLogger(chatty).setLevel(quiet)

@@ -1,4 +1,4 @@
-"""Fixtures for the detector tests: the real palm models and the shared real images."""
+"""Fixtures for the detector tests: the shared real images (the models fixture is in tests/)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smartshelf import models
-
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    """The repo's models/ folder with the pinned palm models (fetched once if absent)."""
-    target = models.default_models_dir()
-    models.fetch(target)
-    return target
 
 
 @pytest.fixture(scope="session")
