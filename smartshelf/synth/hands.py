@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cv2
@@ -54,6 +55,14 @@ class HandSprite:
     def size_wh(self) -> tuple[int, int]:
         return self.image_bgr.shape[1], self.image_bgr.shape[0]
 
+    @cached_property
+    def visible_xyxy(self) -> tuple[int, int, int, int]:
+        """The box of the hand itself (alpha > 0.5), sprite pixels."""
+        ys, xs = np.nonzero(self.alpha > 0.5)
+        if len(xs) == 0:
+            return 0, 0, self.size_wh[0], self.size_wh[1]
+        return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
 
 def default_hagrid_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hands" / "hagrid"
@@ -77,7 +86,9 @@ def _cut_out(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
 
 
-def load_sprite(src: HandSource, hagrid_dir: Path, height_px: int) -> HandSprite:
+@lru_cache(maxsize=16)
+def _cut_source(src: HandSource, hagrid_dir: Path) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """The hand crop (2x) and its GrabCut mask: the costly part, done once per source image."""
     path = hagrid_dir / src.path
     try:
         data = path.read_bytes()
@@ -94,7 +105,15 @@ def load_sprite(src: HandSource, hagrid_dir: Path, height_px: int) -> HandSprite
     h, w = img.shape[:2]
     crop = img[max(0, y1 - m):min(h, y2 + m), max(0, x1 - m):min(w, x2 + m)]
     crop = np.asarray(cv2.resize(crop, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC), np.uint8)
+    crop.setflags(write=False)
     fg = _cut_out(crop)
+    fg.setflags(write=False)
+    return crop, fg
+
+
+def load_sprite(src: HandSource, hagrid_dir: Path, height_px: int) -> HandSprite:
+    """The hand of `src` scaled to `height_px` (crop plus a 15 % margin), with a soft alpha."""
+    crop, fg = _cut_source(src, hagrid_dir)
     skin_px = crop[fg > 0.5]
     skin_bgr = tuple(int(v) for v in np.median(skin_px, axis=0)) if len(skin_px) > 20 else (120, 150, 200)
     scale = height_px / crop.shape[0]
