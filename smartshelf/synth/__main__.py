@@ -29,7 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--flicker", type=float, default=0.0, help="brightness flicker amplitude (0.05)")
     p.add_argument("--ramp", type=float, default=0.0, help="exposure drift over the clip (0.2)")
     p.add_argument("--noise", type=float, default=2.0, help="sensor noise sigma, grey levels")
-    args = p.parse_args(argv)
+    rest = list(sys.argv[1:] if argv is None else argv)
+    if rest[:1] == ["--"]:  # `smartshelf compose -- --seed 1 ...` hands the separator on
+        rest = rest[1:]
+    args = p.parse_args(rest)
     try:
         w, _, h = args.size.partition("x")
         size_wh = (int(w), int(h))
