@@ -28,6 +28,7 @@ from smartshelf.detectors.occupancy import (
     motion,
     sample_patch,
 )
+from smartshelf.detectors.shelf_model import count_change, count_fill
 from smartshelf.fusion.zones import box_near_zone, box_shadows_zone
 from smartshelf.types import Frame, Occupancy, ShelfMeasurement, SurfaceState, ZoneChange
 
@@ -80,11 +81,13 @@ class ReferenceShelfDetector:
 
 @dataclass
 class _Period:
-    """One stretch of time in which the zone was stable; `patch` is its latest look."""
+    """One stretch of time in which the zone was stable; its latest look is `patch` (reference
+    backend) or `count` (model backend)."""
 
     start_s: float
     end_s: float
-    patch: FloatArray
+    patch: FloatArray | None
+    count: int | None = None
 
 
 @dataclass
@@ -93,6 +96,7 @@ class _ZoneTrack:
     capacity: int | None
     calibration: Calibration
     last_patch: FloatArray | None = None
+    last_count: int | None = None
     still_since: float | None = None
     periods: deque[_Period] = field(default_factory=lambda: deque(maxlen=MAX_PERIODS))
     stable: bool = False
@@ -125,23 +129,28 @@ class OccupancyTracker:
         out: dict[str, Occupancy] = {}
         for name, tr in self._tracks.items():
             patch = shelf.patches.get(name)
-            if patch is None:
+            count = shelf.counts.get(name)
+            if patch is None and count is None:
                 if tr.last is not None:
                     out[name] = tr.last
                 continue
-            out[name] = tr.last = self._step(name, tr, patch, shelf.ts_s, hand_boxes_xyxy)
+            out[name] = tr.last = self._step(name, tr, patch, count, shelf.ts_s, hand_boxes_xyxy)
         return out
 
-    def _step(self, name: str, tr: _ZoneTrack, patch: FloatArray, ts: float,
-              boxes: npt.NDArray[np.float32]) -> Occupancy:
+    def _step(self, name: str, tr: _ZoneTrack, patch: FloatArray | None, count: int | None,
+              ts: float, boxes: npt.NDArray[np.float32]) -> Occupancy:
         cfg = self._cfg
         polygon = self._zones[name].polygon
         occluded = any(box_near_zone(b, polygon, cfg.near_margin_px)
                        or (cfg.arm_shadow and box_shadows_zone(b, polygon, cfg.near_margin_px))
                        for b in boxes)
-        moved = (tr.last_patch is not None
-                 and motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold)
-        tr.last_patch = patch
+        if patch is not None:
+            moved = (tr.last_patch is not None
+                     and motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold)
+            tr.last_patch = patch
+        else:  # a model's count: any change of it is movement
+            moved = tr.last_count is not None and count != tr.last_count
+            tr.last_count = count
         if occluded or moved:
             tr.still_since = None
             state = SurfaceState.OCCLUDED if occluded else SurfaceState.CHANGING
@@ -153,24 +162,24 @@ class OccupancyTracker:
         if state is SurfaceState.STABLE:
             assert tr.still_since is not None
             if tr.stable and tr.periods:
-                tr.periods[-1].end_s, tr.periods[-1].patch = ts, patch
+                tr.periods[-1].end_s, tr.periods[-1].patch, tr.periods[-1].count = ts, patch, count
             else:
-                tr.periods.append(_Period(tr.still_since, ts, patch))
+                tr.periods.append(_Period(tr.still_since, ts, patch, count))
             tr.stable = True
         elif tr.stable:
             tr.stable = False
             tr.disturbed_at = ts
-        fill = fill_estimate(tr.periods[-1].patch if tr.periods else patch, tr.sampler,
-                             tr.calibration)
         changed, direction, fill_before = 0.0, 0.0, None
         if len(tr.periods) >= 2 and tr.stable:
-            before, after = tr.periods[-2].patch, tr.periods[-1].patch
-            fill_before = fill_estimate(before, tr.sampler, tr.calibration)
-            changed = changed_fraction(before, after, tr.sampler, cfg.change_threshold)
-            direction = change_direction(before, after, tr.sampler, cfg.change_threshold,
-                                         tr.calibration)
+            change = self._change(tr, tr.periods[-2], tr.periods[-1])
+            changed, direction, fill_before = (change.changed_fraction, change.direction,
+                                               change.fill_before)
+            fill, count_estimate = change.fill_after, change.count_after
+        else:
+            fill, count_estimate = self._fill(
+                tr, tr.periods[-1] if tr.periods else _Period(ts, ts, patch, count))
         return Occupancy(
-            zone=name, fill=fill, count_estimate=self._count(tr, fill), changed_fraction=changed,
+            zone=name, fill=fill, count_estimate=count_estimate, changed_fraction=changed,
             state=state, ts_s=ts, fill_before=fill_before, direction=direction,
             stable_since_s=(tr.still_since if state is SurfaceState.STABLE else None),
             disturbed_at_s=tr.disturbed_at,
@@ -179,6 +188,29 @@ class OccupancyTracker:
     @staticmethod
     def _count(tr: _ZoneTrack, fill: float) -> int | None:
         return round(fill * tr.capacity) if tr.capacity else None
+
+    def _fill(self, tr: _ZoneTrack, look: _Period) -> tuple[float, int | None]:
+        """Fill and item count of one look: counted by the model, or estimated from the patch."""
+        if look.count is not None:
+            return count_fill(look.count, tr.capacity), look.count
+        assert look.patch is not None
+        fill = fill_estimate(look.patch, tr.sampler, tr.calibration)
+        return fill, self._count(tr, fill)
+
+    def _change(self, tr: _ZoneTrack, before: _Period, after: _Period) -> ZoneChange:
+        if before.count is not None and after.count is not None:
+            return count_change(before.count, after.count, tr.capacity)
+        assert before.patch is not None and after.patch is not None
+        cfg = self._cfg
+        fb = fill_estimate(before.patch, tr.sampler, tr.calibration)
+        fa = fill_estimate(after.patch, tr.sampler, tr.calibration)
+        return ZoneChange(
+            fill_before=fb, fill_after=fa,
+            changed_fraction=changed_fraction(before.patch, after.patch, tr.sampler,
+                                              cfg.change_threshold),
+            direction=change_direction(before.patch, after.patch, tr.sampler,
+                                       cfg.change_threshold, tr.calibration),
+            count_before=self._count(tr, fb), count_after=self._count(tr, fa))
 
     def compare(self, zone: str, before_s: float) -> ZoneChange | None:
         """The last look settled before `before_s` against the zone's current settled look.
@@ -192,16 +224,7 @@ class OccupancyTracker:
         earlier = [p for p in list(tr.periods)[:-1] if p.end_s <= before_s + 1e-9]
         if not earlier:
             return None
-        before = earlier[-1].patch
-        cfg = self._cfg
-        fb = fill_estimate(before, tr.sampler, tr.calibration)
-        fa = fill_estimate(after.patch, tr.sampler, tr.calibration)
-        return ZoneChange(
-            fill_before=fb, fill_after=fa,
-            changed_fraction=changed_fraction(before, after.patch, tr.sampler, cfg.change_threshold),
-            direction=change_direction(before, after.patch, tr.sampler, cfg.change_threshold,
-                                       tr.calibration),
-            count_before=self._count(tr, fb), count_after=self._count(tr, fa))
+        return self._change(tr, earlier[-1], after)
 
     def settled_patch(self, zone: str) -> FloatArray | None:
         """The zone's current settled appearance (for `smartshelf calibrate`)."""

@@ -15,7 +15,8 @@ from pathlib import Path
 from smartshelf.config import CameraConfig, Config
 from smartshelf.detectors.base import HandDetector
 from smartshelf.detectors.occupancy import FloatArray
-from smartshelf.detectors.shelf import OccupancyTracker, ReferenceShelfDetector
+from smartshelf.detectors.shelf import OccupancyTracker
+from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_detector
 from smartshelf.events.record import Event, ZoneState
 from smartshelf.fusion.monitor import CameraFusion
 from smartshelf.publishers.base import Publisher
@@ -50,10 +51,13 @@ class CameraPipeline:
         self.camera = camera
         self._cfg = cfg
         self._hands = hands
-        self._shelf = ReferenceShelfDetector(camera, cfg.detectors.shelf)
+        self._shelf = build_shelf_detector(camera, cfg.detectors.shelf, cfg.resolve)
         self._tracker = HandTracker(cfg.tracker)
         self._occupancy: OccupancyTracker | None = None
-        self._fusion = CameraFusion(camera, cfg.fusion, hands.model_digests(), epoch_s=epoch_s)
+        digests = dict(hands.model_digests())
+        if isinstance(self._shelf, ModelShelfDetector):  # events name every model that decided them
+            digests.update(self._shelf.model_digests())
+        self._fusion = CameraFusion(camera, cfg.fusion, digests, epoch_s=epoch_s)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"shelf-{camera.name}") if parallel else None
         self._calibration_dir = (cfg.resolve(camera.calibration_dir)
                                  if camera.calibration_dir else None)
