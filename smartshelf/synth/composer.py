@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from smartshelf.errors import UserError
 from smartshelf.synth.hands import HANDS, HandSprite, default_hagrid_dir, draw_arm, load_sprite, paste
-from smartshelf.synth.scene import Facing, Layout, make_layout, render
+from smartshelf.synth.scene import Facing, Layout, draw_item, make_layout, render
 
 Image = npt.NDArray[np.uint8]
 KINDS = ("pick", "return", "touch")
@@ -299,6 +299,24 @@ def _apply_lighting(img: Image, lighting: Lighting, t: float, frac: float,
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _holds_item(inter: Interaction, t: float) -> bool:
+    """A pick carries its item away after it leaves the shelf; a return brings one in."""
+    return (inter.kind == "pick" and t >= inter.t_change_s) or (
+        inter.kind == "return" and t < inter.t_change_s)
+
+
+def _draw_held_item(frame: Image, spec: ClipSpec, inter: Interaction,
+                    hand_xyxy: tuple[int, int, int, int]) -> None:
+    """The item in the hand's grip, behind the fingers, inside the hand's box."""
+    facing = next(f for f in spec.layout.facings if f.name == inter.zone)
+    sx1, sy1, sx2, sy2 = facing.slots_xyxy[inter.slot]
+    iw, ih = sx2 - sx1, sy2 - sy1
+    hx1, hy1, hx2, hy2 = hand_xyxy
+    x1 = min(max(hx1, (hx1 + hx2 - iw) // 2), hx2 - iw)
+    y1 = min(max(hy1, (hy1 + hy2 - ih) // 2 + (hy2 - hy1) // 10), hy2 - ih)
+    draw_item(frame, facing, (x1, y1, x1 + iw, y1 + ih), inter.slot)
+
+
 def iter_frames(spec: ClipSpec | int, **plan_kw: Any) -> Iterator[tuple[float, Image]]:
     """(t_s, BGR frame) for every frame of the clip, in order, without writing a video.
 
@@ -329,6 +347,8 @@ def iter_frames(spec: ClipSpec | int, **plan_kw: Any) -> Iterator[tuple[float, I
                 sw, sh = sprite.size_wh
                 draw_arm(frame, (tl[0] + sw // 2, tl[1] + sh - 6), int(sw * 0.42), sprite.skin_bgr,
                          sleeve)  # type: ignore[arg-type]
+                if _holds_item(active, t):
+                    _draw_held_item(frame, spec, active, (tl[0], tl[1], tl[0] + sw, tl[1] + sh))
                 paste(frame, sprite, tl)
         yield t, _apply_lighting(frame, spec.lighting, t, i / max(1, n - 1), rng)
 
@@ -374,7 +394,7 @@ def _plan_kw(kw: dict[str, Any]) -> dict[str, Any]:
 def write_labels(spec: ClipSpec, video: Path) -> Path:
     """`<video stem>.labels.json` beside the video, in the project's label format."""
     path = video.with_name(video.stem + ".labels.json")
-    data = {"video": video.name, "seed": spec.seed, "events": list(spec.labels)}
+    data = {"video": video.name, "events": list(spec.labels)}  # the fixed format, nothing more
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return path
 

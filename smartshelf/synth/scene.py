@@ -85,6 +85,28 @@ def make_layout(rng: np.random.Generator, size_wh: tuple[int, int] = (640, 480),
                   int(rng.integers(0, 2**31)))
 
 
+def draw_item(img: Image, f: Facing, xyxy: tuple[int, int, int, int], variant: int) -> None:
+    """One item of facing `f` in the box `xyxy` (in place), shaded like the solid it is."""
+    x1, y1, x2, y2 = xyxy
+    fh, fw = img.shape[:2]
+    if x1 < 0 or y1 < 0 or x2 + 1 > fw or y2 + 1 > fh:
+        return  # only whole items are drawn (a held item is always inside the picture)
+    before = img[y1:y2 + 1, x1:x2 + 1].copy()
+    _draw_item(img, f, xyxy, variant)
+    patch = img[y1:y2 + 1, x1:x2 + 1]
+    drawn = np.any(patch != before, axis=2)
+    u = np.linspace(-1.0, 1.0, patch.shape[1], dtype=np.float32)
+    if f.shape == "box":  # a flat front lit from the upper left
+        across = 1.06 - 0.12 * (u + 1.0) / 2.0
+        down = np.linspace(1.04, 0.94, patch.shape[0], dtype=np.float32)
+    else:  # a cylinder: darker towards its edges, a soft highlight left of the middle
+        across = 0.70 + 0.32 * np.cos(u * np.pi / 2.0) + 0.22 * np.exp(-(((u + 0.35) / 0.14) ** 2))
+        down = np.ones(patch.shape[0], np.float32)
+    gain = down[:, None] * across[None, :]
+    shaded = np.clip(patch.astype(np.float32) * gain[:, :, None], 0, 255).astype(np.uint8)
+    patch[drawn] = shaded[drawn]
+
+
 def _draw_item(img: Image, f: Facing, xyxy: tuple[int, int, int, int], variant: int) -> None:
     x1, y1, x2, y2 = xyxy
     w, h = x2 - x1, y2 - y1
@@ -133,5 +155,5 @@ def render(layout: Layout, counts: dict[str, int]) -> Image:
     cv2.rectangle(img, (w - 14, 0), (w, h), layout.board_bgr, -1)
     for f in layout.facings:
         for i, slot in enumerate(f.slots_xyxy[: counts[f.name]]):
-            _draw_item(img, f, slot, i)
+            draw_item(img, f, slot, i)
     return img

@@ -74,7 +74,7 @@ def test_compose_writes_a_readable_video_and_labels_beside_it(tmp_path: Path):
     assert n == spec.frames
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
     labels = json.loads((tmp_path / "clip.labels.json").read_text())
-    assert labels["video"] == "clip.mp4"
+    assert set(labels) == {"video", "events"} and labels["video"] == "clip.mp4"
     assert [(e["type"], e["zone"]) for e in labels["events"]] == [
         (x.kind, x.zone) for x in spec.interactions]
     assert all(set(e) == {"type", "zone", "t_s"} for e in labels["events"])
