@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -273,16 +274,14 @@ def _with_labels(spec: ClipSpec) -> ClipSpec:
     return dataclasses.replace(spec, labels=tuple(labels))
 
 
-_SPRITE_CACHE: dict[tuple[int, int], HandSprite] = {}
-
-
 def _sprite(inter: Interaction) -> HandSprite:
-    key = (inter.hand, inter.hand_px)
-    sprite = _SPRITE_CACHE.get(key)
-    if sprite is None:
-        sprite = load_sprite(HANDS[inter.hand], default_hagrid_dir(), inter.hand_px)
-        _SPRITE_CACHE[key] = sprite
-    return sprite
+    return _sprite_for(inter.hand, inter.hand_px)
+
+
+@lru_cache(maxsize=128)
+def _sprite_for(hand: int, height_px: int) -> HandSprite:
+    """Sprites are read-only once made, so one per (hand, size) serves every clip."""
+    return load_sprite(HANDS[hand], default_hagrid_dir(), height_px)
 
 
 def _apply_lighting(img: Image, lighting: Lighting, t: float, frac: float,

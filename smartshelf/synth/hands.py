@@ -120,7 +120,11 @@ def load_sprite(src: HandSource, hagrid_dir: Path, height_px: int) -> HandSprite
     size = (max(8, round(crop.shape[1] * scale)), height_px)
     small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
     alpha = cv2.GaussianBlur(cv2.resize(fg, size, interpolation=cv2.INTER_AREA), (0, 0), 1.0)
-    return HandSprite(small, alpha.astype(np.float32), skin_bgr, src.path)  # type: ignore[arg-type]
+    image = np.asarray(small, np.uint8)
+    soft = np.asarray(alpha, np.float32)
+    image.setflags(write=False)  # sprites are shared between clips (cached)
+    soft.setflags(write=False)
+    return HandSprite(image, soft, skin_bgr, src.path)  # type: ignore[arg-type]
 
 
 def paste(frame: npt.NDArray[np.uint8], sprite: HandSprite, top_left: tuple[int, int]) -> None:
