@@ -88,17 +88,10 @@ def feed(rec: ClipRecorder, frames: list[Frame], events: list[Event]) -> None:
         rec.push(result(f, by_index.get(f.index, [])))
 
 
-def mp4_indices(path: Path) -> list[int]:
+@pytest.fixture
+def mp4_indices(read_video: Callable[[Path], list[np.ndarray]]) -> Callable[[Path], list[int]]:
     """The source frame index of every frame in a written clip, read back through OpenCV."""
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        out.append(_index_of(image))
-    cap.release()
-    return out
+    return lambda path: [_index_of(image) for image in read_video(path)]
 
 
 def rec_cfg(**kw: float) -> RecordingConfig:
@@ -114,7 +107,7 @@ def wait_for(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
 # -- spans ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("pre", "post"), [(2.0, 2.0), (1.0, 0.5), (0.0, 0.0), (3.3, 1.7)])
-def test_clip_spans_pre_roll_to_post_roll_frame_exact(frames, tmp_path, pre, post):
+def test_clip_spans_pre_roll_to_post_roll_frame_exact(mp4_indices, frames, tmp_path, pre, post):
     events = [make_event(4.0, 5.0, 5.5), make_event(7.0, 7.6, 8.0, zone="B2")]
     rec = ClipRecorder(CAM, rec_cfg(pre_roll_s=pre, post_roll_s=post), tmp_path, fps_hint=FPS)
     feed(rec, frames, events)
@@ -150,7 +143,7 @@ def test_sidecar_is_the_event_and_snapshot_is_the_decision_frame(frames, tmp_pat
     assert not list(folder.glob("*.part*"))
 
 
-def test_same_frames_give_the_same_clips(frames, tmp_path):
+def test_same_frames_give_the_same_clips(mp4_indices, frames, tmp_path):
     events = [make_event(1.0, 2.5, 3.0), make_event(5.0, 5.5, 6.0, zone="C1")]
     runs = []
     for k in range(2):
@@ -163,8 +156,8 @@ def test_same_frames_give_the_same_clips(frames, tmp_path):
     assert len(runs[0]) == 2
 
 
-def test_an_interaction_longer_than_the_ring_starts_the_clip_at_the_oldest_frame(frames, tmp_path,
-                                                                                 monkeypatch):
+def test_an_interaction_longer_than_the_ring_starts_the_clip_at_the_oldest_frame(
+        mp4_indices, frames, tmp_path, monkeypatch):
     """Guards the ring bound: it keeps pre-roll + MAX_INTERACTION_S of stream time, no more."""
     monkeypatch.setattr("smartshelf.recorders.clips.MAX_INTERACTION_S", 3.0)
     event = make_event(1.0, 8.0, 9.0)  # decided 8 s after it began
@@ -175,7 +168,7 @@ def test_an_interaction_longer_than_the_ring_starts_the_clip_at_the_oldest_frame
     assert got == list(range(50, 86))  # ring holds 9.0 - (3.0 + 1.0) .. 9.0; clip ends at 8.5
 
 
-def test_close_writes_a_clip_still_waiting_for_post_roll(frames, tmp_path):
+def test_close_writes_a_clip_still_waiting_for_post_roll(mp4_indices, frames, tmp_path):
     event = make_event(10.0, 11.0, 11.5)
     rec = ClipRecorder(CAM, rec_cfg(post_roll_s=5.0), tmp_path, fps_hint=FPS)
     feed(rec, frames, [event])  # the video ends at 11.9 s, before 11.0 + 5.0
@@ -214,7 +207,8 @@ def test_retention_keeps_the_newest_clips_under_max_total_mb(frames, tmp_path):
     one = _clip_size(probe)
     # room for 2.5 clips: after each write the oldest go until the rest fit
     cfg = rec_cfg(pre_roll_s=1.0, post_roll_s=1.0, max_total_mb=2.5 * one / 1024 / 1024)
-    rec = ClipRecorder(CAM, cfg, tmp_path / "clips", fps_hint=FPS)
+    # these frames come faster than any camera: queue all five rather than drop
+    rec = ClipRecorder(CAM, cfg, tmp_path / "clips", fps_hint=FPS, queue_clips=len(events))
     feed(rec, frames, events)
     rec.close()
     assert rec.written_clips == 5
@@ -350,7 +344,7 @@ def test_push_drops_clips_rather_than_wait_for_a_slow_writer(frames, tmp_path, c
 # -- the real pipeline -------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_every_event_of_the_demo_replay_gets_its_clip(models_dir, tmp_path):
+def test_every_event_of_the_demo_replay_gets_its_clip(models_dir, tmp_path, read_video):
     from smartshelf.detectors.factory import build_hand_detector
     from smartshelf.runtime.replay import replay, replay_camera
 
@@ -376,11 +370,7 @@ def test_every_event_of_the_demo_replay_gets_its_clip(models_dir, tmp_path):
     pre, post = cfg.recording.pre_roll_s, cfg.recording.post_roll_s
     for e in events:
         folder = clip_folder(tmp_path, cam.name, e)
-        cap = cv2.VideoCapture(str(folder / f"{e.event_id}.mp4"))
-        n = 0
-        while cap.read()[0]:
-            n += 1
-        cap.release()
+        n = len(read_video(folder / f"{e.event_id}.mp4"))
         assert abs(n - (e.t_end_s + post - (e.t_start_s - pre)) * fps) <= 1 + 1e-9, e.event_id
         assert json.loads((folder / f"{e.event_id}.json").read_text()) == json.loads(to_json(e))
         snap = cv2.imread(str(folder / f"{e.event_id}.jpg"))
