@@ -102,6 +102,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if mqtt is not None:
         sinks.append(mqtt.publisher)
     collected: list[Event] = []
+    clips = None
+    if cfg.recording.enabled:
+        from smartshelf.recorders.clips import ClipRecorder
+
+        # a replay at full speed finishes clips faster than real time: a deeper queue
+        clips = ClipRecorder(cam.name, cfg.recording, cfg.resolve(cfg.recording.dir), queue_clips=64)
     annotator = None
     if args.annotate:
         from smartshelf.recorders.annotate import AnnotatedWriter
@@ -112,6 +118,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         collected.extend(result.events)
         if annotator is not None:
             annotator.write(result)
+        if clips is not None:
+            clips.push(result)
 
     try:
         stats = replay(cfg, cam, hands, sinks, speed=args.speed, on_result=on_result,
@@ -119,6 +127,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         if annotator is not None:
             annotator.close()
+        if clips is not None:
+            clips.close(timeout_s=30.0)
         for sink in sinks:
             sink.close()
         if mqtt is not None:
@@ -188,6 +198,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     return run_daemon(cfg, args.config)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from smartshelf.recorders.record import record
+
+    source = int(args.source) if args.source.isdigit() else args.source
+    stats = record(source, Path(args.out), args.duration, args.fps)
+    print(f"{stats.frames} frames, {stats.duration_s:.1f} s at {stats.fps} fps -> {stats.path} "
+          f"(+ {stats.timestamps_path.name})")
+    return 0
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -263,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--camera")
     s.add_argument("--snapshot", required=True, metavar="OUT.png")
     s.set_defaults(func=cmd_zones)
+
+    s = sub.add_parser("record", help="save a live camera to a file with its timestamps, for replay")
+    s.add_argument("source", help="rtsp:// or http(s):// URL, V4L2 device index, or a file")
+    s.add_argument("out", help="video file to write (.mp4, mp4v) + OUT.timestamps.json")
+    s.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
+    s.add_argument("--fps", type=float, help="keep at most this many frames per second")
+    s.set_defaults(func=cmd_record)
 
     s = sub.add_parser("compose", help="make a labelled synthetic shelf clip (see --help)")
     s.add_argument("rest", nargs=argparse.REMAINDER)

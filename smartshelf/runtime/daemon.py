@@ -20,6 +20,7 @@ from smartshelf.config import CameraConfig, Config
 from smartshelf.publishers.base import Publisher
 from smartshelf.publishers.broker import EmbeddedBroker
 from smartshelf.publishers.mqtt import MqttPublisher
+from smartshelf.recorders.clips import ClipRecorder
 from smartshelf.runtime import sdnotify
 from smartshelf.runtime.metrics import Metrics
 from smartshelf.runtime.pipeline import CameraPipeline, dispatch
@@ -107,6 +108,10 @@ class CameraWorker(threading.Thread):
             self.status.done = True
             return
         pipeline: CameraPipeline | None = None
+        clips = (ClipRecorder(self.camera.name, self._cfg.recording,
+                              self._cfg.resolve(self._cfg.recording.dir),
+                              fps_hint=self.camera.target_fps)
+                 if self._cfg.recording.enabled else None)
         try:
             while not self._halt.is_set():
                 try:
@@ -128,12 +133,16 @@ class CameraWorker(threading.Thread):
                     log.exception("frame %d failed", frame.index, extra={"camera": self.camera.name})
                     continue
                 dispatch(result.outputs, self._sinks)
+                if clips is not None:
+                    clips.push(result)
                 self._account(source, result.hands_s, result.shelf_s,
                               [e.type.value for e in result.events])
         finally:
             source.close()
             if pipeline is not None:
                 pipeline.close()
+            if clips is not None:
+                clips.close(timeout_s=10.0)
             self.status.done = True
 
     def frames_read(self) -> int:
