@@ -298,6 +298,12 @@ def _apply_lighting(img: Image, lighting: Lighting, t: float, frac: float,
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+# Drawing the item in the hand as it is carried away (or brought in) hides the fingers from
+# BlazePalm in some poses: the hand is then not seen leaving and the interaction waits for the
+# occlusion grace. Off until the composer picks item placements the detector copes with.
+CARRY_ITEMS = False
+
+
 def _holds_item(inter: Interaction, t: float) -> bool:
     """A pick carries its item away after it leaves the shelf; a return brings one in."""
     return (inter.kind == "pick" and t >= inter.t_change_s) or (
@@ -344,9 +350,12 @@ def iter_frames(spec: ClipSpec | int, **plan_kw: Any) -> Iterator[tuple[float, I
             tl = _hand_top_left(spec, active, sprite, t)
             if tl is not None:
                 sw, sh = sprite.size_wh
-                draw_arm(frame, (tl[0] + sw // 2, tl[1] + sh - 6), int(sw * 0.42), sprite.skin_bgr,
+                # the forearm joins the wrist: the bottom of the visible hand, not of the sprite
+                vx1, _, vx2, vy2 = sprite.visible_xyxy
+                draw_arm(frame, (tl[0] + (vx1 + vx2) // 2, tl[1] + vy2 - 4), int(sw * 0.42),
+                         sprite.skin_bgr,
                          sleeve)  # type: ignore[arg-type]
-                if _holds_item(active, t):
+                if CARRY_ITEMS and _holds_item(active, t):
                     _draw_held_item(frame, spec, active, (tl[0], tl[1], tl[0] + sw, tl[1] + sh))
                 paste(frame, sprite, tl)
         yield t, _apply_lighting(frame, spec.lighting, t, i / max(1, n - 1), rng)

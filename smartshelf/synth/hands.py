@@ -27,12 +27,6 @@ class HandSource:
 
 
 HANDS: tuple[HandSource, ...] = (
-    HandSource("rock/026fd791-8f64-4fae-8cb0-0e01dc4362ce.jpg",
-               "330e6ec317edc2b106af2c17572a09bde05d461c8a3fd12d53bb6faf79182697",
-               (54, 122, 142, 210)),
-    HandSource("none/0a71a6e8-bb06-4ed0-a60b-c2a602fce261.jpg",
-               "9f7b56fc578c40ada2022da87dd86b3db34c18289ca75a091bcc0b081baa7e67",
-               (432, 61, 516, 146)),
     HandSource("four/105f8f8e-ccd6-45a0-b22a-e314930bc13e.jpg",
                "511dd009c251379922866d52f5a7316dc50e7a708d32a5decd20f4098ae32822",
                (200, 96, 283, 179)),

@@ -100,7 +100,7 @@ def draw_item(img: Image, f: Facing, xyxy: tuple[int, int, int, int], variant: i
         across = 1.06 - 0.12 * (u + 1.0) / 2.0
         down = np.linspace(1.04, 0.94, patch.shape[0], dtype=np.float32)
     else:  # a cylinder: darker towards its edges, a soft highlight left of the middle
-        across = 0.70 + 0.32 * np.cos(u * np.pi / 2.0) + 0.22 * np.exp(-(((u + 0.35) / 0.14) ** 2))
+        across = 0.84 + 0.18 * np.cos(u * np.pi / 2.0) + 0.10 * np.exp(-(((u + 0.35) / 0.18) ** 2))
         down = np.ones(patch.shape[0], np.float32)
     gain = down[:, None] * across[None, :]
     shaded = np.clip(patch.astype(np.float32) * gain[:, :, None], 0, 255).astype(np.uint8)
