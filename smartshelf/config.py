@@ -59,6 +59,10 @@ class HandDetectorConfig:
     labels: str | None = None  # tf_od: label map file (one name per line, or pbtxt)
     # Hand box = palm box grown by this factor about its centre (palm covers ~1/2.6 of a hand).
     hand_scale: float = 2.0
+    # A hand seen within this many seconds but missed now is looked for again in a zoomed-in
+    # crop around where it was (one extra model run per lost hand; 0 turns it off). Raising it
+    # keeps hands through longer detector gaps but spends more time on hands that really left.
+    redetect_s: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,10 @@ def clip_boxes(xyxy: FloatArray, size_wh: tuple[int, int]) -> FloatArray:
     return b
 
 
+# Re-detection region around a hand's last box, as a multiple of the box's longer side.
+REDETECT_SCALE = 2.0
+
+
 class PalmDetector:
     """HandDetector on a BlazePalm model (palm_detection_full / _lite .tflite)."""
 
@@ -121,6 +125,39 @@ class PalmDetector:
         assert kps_k is not None
         return box.boxes_to_frame(boxes), scores_k, box.to_frame(kps_k)
 
+    def detect_near(self, image_bgr: npt.NDArray[np.uint8],
+                    boxes_xyxy: npt.NDArray[np.float32]) -> Detections:
+        """Look again, zoomed in, around where hands just were (one model run per box).
+
+        A square region of REDETECT_SCALE x the box's longer side, centred on it, is letterboxed
+        to the model's input: the hand fills far more of it than of the whole frame.
+        """
+        img = np.asarray(image_bgr)
+        size_wh = (int(img.shape[1]), int(img.shape[0]))
+        parts = []
+        for x1, y1, x2, y2 in np.asarray(boxes_xyxy, np.float32):
+            half = REDETECT_SCALE * max(x2 - x1, y2 - y1) / 2.0
+            cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+            region = clip_region((cx - half, cy - half, cx + half, cy + half), size_wh)
+            if region is not None:
+                parts.append(self.detect_palms(img, region))
+        return self._merge(parts, size_wh)
+
+    def _merge(self, parts: list[tuple[FloatArray, FloatArray, FloatArray]],
+               size_wh: tuple[int, int]) -> Detections:
+        """Palms from several model runs as one record: NMS across runs, hand boxes grown."""
+        if not parts:
+            return Detections.empty()
+        palm = np.concatenate([p[0] for p in parts])
+        score = np.concatenate([p[1] for p in parts])
+        kps = np.concatenate([p[2] for p in parts])
+        if len(parts) > 1 and palm.shape[0] > 1:
+            keep = greedy_nms(palm, score, TILE_MERGE_IOU)
+            palm, score, kps = palm[keep], score[keep], kps[keep]
+        hand = clip_boxes(hand_boxes(palm, kps, self.cfg.hand_scale), size_wh)
+        return Detections(xyxy=hand, score=score, keypoints_xy=kps,
+                          palm_xyxy=clip_boxes(palm, size_wh))
+
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Detections:
         img = np.asarray(image_bgr)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
@@ -134,13 +171,4 @@ class PalmDetector:
                             self.cfg.roi, *size_wh)
                 self._warned_roi = True
             return Detections.empty()
-        parts = [self.detect_palms(img, r) for r in regions]
-        palm = np.concatenate([p[0] for p in parts])
-        score = np.concatenate([p[1] for p in parts])
-        kps = np.concatenate([p[2] for p in parts])
-        if len(parts) > 1 and palm.shape[0] > 1:
-            keep = greedy_nms(palm, score, TILE_MERGE_IOU)
-            palm, score, kps = palm[keep], score[keep], kps[keep]
-        hand = clip_boxes(hand_boxes(palm, kps, self.cfg.hand_scale), size_wh)
-        return Detections(xyxy=hand, score=score, keypoints_xy=kps,
-                          palm_xyxy=clip_boxes(palm, size_wh))
+        return self._merge([self.detect_palms(img, r) for r in regions], size_wh)

@@ -15,6 +15,7 @@ from pathlib import Path
 from smartshelf.config import CameraConfig, Config
 from smartshelf.detectors.base import HandDetector
 from smartshelf.detectors.occupancy import FloatArray
+from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge
 from smartshelf.detectors.shelf import OccupancyTracker
 from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_detector
 from smartshelf.events.record import Event, ZoneState
@@ -53,6 +54,7 @@ class CameraPipeline:
         self._hands = hands
         self._shelf = build_shelf_detector(camera, cfg.detectors.shelf, cfg.resolve)
         self._tracker = HandTracker(cfg.tracker)
+        self._recent = RecentHands(cfg.detectors.hands.redetect_s)
         self._occupancy: OccupancyTracker | None = None
         digests = dict(hands.model_digests())
         if isinstance(self._shelf, ModelShelfDetector):  # events name every model that decided them
@@ -81,6 +83,7 @@ class CameraPipeline:
             hands = self._hands.detect(frame.image_bgr)
             hands_s = time.perf_counter() - t0
             shelf, shelf_s = self._timed_measure(frame)
+        hands = self._second_look(frame, hands)
         tracks = self._tracker.update(hands, frame.ts_s)
         # What covers the shelf: every detected hand, confirmed or not. A track coasting on its
         # prediction does not: after a hand leaves through the frame edge its prediction would
@@ -90,6 +93,17 @@ class CameraPipeline:
         outputs = tuple(self._fusion.update(frame.ts_s, tracks, occupancy, occupancy_tracker,
                                             frame.size_wh))
         return FrameResult(frame, hands, tracks, occupancy, outputs, hands_s, shelf_s)
+
+    def _second_look(self, frame: Frame, hands: Detections) -> Detections:
+        """Look again, zoomed in, where a hand was in the last moment but is missing now."""
+        detect_near = getattr(self._hands, "detect_near", None)
+        if detect_near is None or not self._cfg.detectors.hands.redetect_s:
+            return hands
+        retry = boxes_to_retry(self._recent.boxes(), hands.xyxy)
+        if len(retry):
+            hands = merge(hands, detect_near(frame.image_bgr, retry))
+        self._recent.add(frame.ts_s, hands.xyxy)
+        return hands
 
     def _timed_measure(self, frame: Frame) -> tuple[ShelfMeasurement, float]:
         t = time.perf_counter()

@@ -1,0 +1,75 @@
+"""Second look for hands the detector just lost: where to look again. Pure, plus a tiny memory.
+
+BlazePalm sees a whole 640x480 frame at 192x192; a hand it found a moment ago and misses now is
+often found again in a zoomed-in crop around where it was (MediaPipe's own hand pipeline crops
+around the previous frame's hand for the same reason).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from smartshelf.tracking.association import iou_matrix
+from smartshelf.types import Detections
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class NearDetector(Protocol):
+    """A hand detector that can look again in regions around given boxes."""
+
+    def detect_near(self, image_bgr: npt.NDArray[np.uint8],
+                    boxes_xyxy: FloatArray) -> Detections: ...
+
+
+def boxes_to_retry(recent: FloatArray, found: FloatArray, iou: float = 0.1) -> FloatArray:
+    """The recent hand boxes that no box found now overlaps by `iou` or more."""
+    if len(recent) == 0:
+        return np.zeros((0, 4), np.float32)
+    if len(found) == 0:
+        return recent
+    overlap = iou_matrix(recent.astype(np.float64), found.astype(np.float64))
+    return recent[overlap.max(axis=1) < iou].astype(np.float32)
+
+
+def merge(a: Detections, b: Detections) -> Detections:
+    """Both records as one (b holds boxes a did not have)."""
+    if len(b) == 0:
+        return a
+    if len(a) == 0:
+        return b
+
+    def cat(x: FloatArray | None, y: FloatArray | None) -> FloatArray | None:
+        return None if x is None or y is None else np.concatenate([x, y])
+
+    return Detections(xyxy=np.concatenate([a.xyxy, b.xyxy]), score=np.concatenate([a.score, b.score]),
+                      class_id=np.concatenate([a.class_id, b.class_id]),
+                      keypoints_xy=cat(a.keypoints_xy, b.keypoints_xy),
+                      palm_xyxy=cat(a.palm_xyxy, b.palm_xyxy))
+
+
+class RecentHands:
+    """Hand boxes seen in the last `window_s` of stream time (newest box per place)."""
+
+    def __init__(self, window_s: float) -> None:
+        self._window_s = window_s
+        self._seen: deque[tuple[float, FloatArray]] = deque()
+
+    def add(self, ts_s: float, boxes: FloatArray) -> None:
+        if len(boxes):
+            self._seen.append((ts_s, boxes))
+        while self._seen and ts_s - self._seen[0][0] > self._window_s + 1e-9:
+            self._seen.popleft()
+
+    def boxes(self) -> FloatArray:
+        """Newest first, a box dropped where a newer one overlaps it."""
+        out: list[npt.NDArray[np.float32]] = []
+        for _, boxes in reversed(self._seen):
+            for b in boxes:
+                if not out or boxes_to_retry(b[None], np.stack(out)).shape[0]:
+                    out.append(b)
+        return np.stack(out).astype(np.float32) if out else np.zeros((0, 4), np.float32)

@@ -1,0 +1,68 @@
+"""The second look for lost hands: which boxes to retry, and the palm model finding them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smartshelf.config import HandDetectorConfig
+from smartshelf.detectors.factory import build_hand_detector
+from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge
+from smartshelf.types import Detections
+
+A = [10, 10, 50, 50]
+B = [100, 100, 140, 140]
+
+
+@pytest.mark.parametrize(
+    ("recent", "found", "retry"),
+    [
+        ([A, B], [A], [B]),  # B was lost
+        ([A, B], [A, B], []),  # nothing lost
+        ([A], [], [A]),
+        ([], [A], []),
+        ([A], [[12, 12, 52, 52]], []),  # moved a little: still found
+    ],
+)
+def test_boxes_to_retry(recent, found, retry):
+    out = boxes_to_retry(np.array(recent, np.float32).reshape(-1, 4),
+                         np.array(found, np.float32).reshape(-1, 4))
+    assert out.tolist() == [list(map(float, r)) for r in retry]
+
+
+def test_recent_hands_forget_after_the_window_and_keep_the_newest_box_per_place():
+    r = RecentHands(window_s=0.5)
+    r.add(0.0, np.array([A], np.float32))
+    r.add(0.1, np.array([[11, 11, 51, 51]], np.float32))
+    assert r.boxes().tolist() == [[11, 11, 51, 51]]
+    r.add(0.7, np.zeros((0, 4), np.float32))
+    assert len(r.boxes()) == 0
+
+
+def test_merge_keeps_every_column():
+    a = Detections(np.array([A], np.float32), np.array([0.9], np.float32),
+                   keypoints_xy=np.zeros((1, 7, 2), np.float32), palm_xyxy=np.array([A], np.float32))
+    b = Detections(np.array([B], np.float32), np.array([0.6], np.float32),
+                   keypoints_xy=np.ones((1, 7, 2), np.float32), palm_xyxy=np.array([B], np.float32))
+    m = merge(a, b)
+    assert len(m) == 2 and m.keypoints_xy is not None and m.keypoints_xy.shape == (2, 7, 2)
+    assert merge(a, Detections.empty()) is a
+
+
+def test_detect_near_finds_a_small_hand_the_whole_frame_misses(models_dir, shared_data):
+    """A real HaGRID hand shrunk into a big empty frame: the full-frame pass misses it, a look
+    around its (known) box finds it."""
+    import cv2
+
+    img = cv2.imread(str(shared_data / "hands" / "hagrid" / "four" /
+                         "105f8f8e-ccd6-45a0-b22a-e314930bc13e.jpg"))
+    hand = cv2.resize(img[60:220, 170:320], (48, 51))
+    frame = np.full((720, 1280, 3), 200, np.uint8)
+    frame[400:451, 600:648] = hand
+    det = build_hand_detector(HandDetectorConfig(), models_dir, lambda p: p)  # type: ignore[arg-type]
+    assert len(det.detect(frame)) == 0
+    near = det.detect_near(frame, np.array([[596, 396, 652, 455]], np.float32))  # type: ignore[attr-defined]
+    assert len(near) >= 1
+    cx = (near.xyxy[:, 0] + near.xyxy[:, 2]) / 2
+    cy = (near.xyxy[:, 1] + near.xyxy[:, 3]) / 2
+    assert np.any((cx > 590) & (cx < 660) & (cy > 380) & (cy < 470))
