@@ -115,9 +115,8 @@ class FusionConfig:
     min_changed_fraction: float = 0.04
     # Change in fill needed to call the direction (raising: fewer wrong directions, more touches).
     min_fill_delta: float = 0.02
-    # Events below this confidence get `review: true` and a snapshot.
+    # Events below this confidence get `review: true` (and, with recording on, a snapshot path).
     review_below: float = 0.5
-    snapshot_dir: str = "../recordings/review"
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,25 @@ def test_replay_publishes_every_event_to_a_real_broker(mosquitto, demo_replay: P
         sub.loop_stop()
         sub.disconnect()
     assert [e["event_id"] for e in received] == expected
+
+
+def test_replay_with_recording_writes_a_clip_per_event_and_snapshots_for_review(
+        models_dir: Path, tmp_path: Path):
+    """Events under fusion.review_below are flagged and name the snapshot the clip recorder
+    wrote; every event gets a clip with its JSON sidecar."""
+    cfg = tmp_path / "c.yaml"
+    text = DEFAULT.read_text().replace("../recordings/demo.mp4", str(DEMO))
+    text = text.replace("../state/outbox.sqlite", str(tmp_path / "outbox.sqlite"))
+    text += f"recording:\n  enabled: true\n  dir: {tmp_path / 'rec'}\nfusion:\n  review_below: 1.0\n"
+    cfg.write_text(text)
+    out = tmp_path / "events.jsonl"
+    proc = run_cli("replay", "-c", str(cfg), "--no-mqtt", "-q", "--events-out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(events) == len(load_labels(DEMO_LABELS))
+    for e in events:
+        assert e["review"] is True
+        snap = Path(e["snapshot"])
+        assert snap.is_file() and cv2.imread(str(snap)) is not None
+        assert snap.with_suffix(".mp4").is_file()
+        assert json.loads(snap.with_suffix(".json").read_text())["event_id"] == e["event_id"]

@@ -18,13 +18,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from smartshelf.config import RecordingConfig
 from smartshelf.events.record import Event, to_json
-from smartshelf.runtime.pipeline import FrameResult
+
+if TYPE_CHECKING:  # the pipeline imports this module for clip_folder
+    from smartshelf.runtime.pipeline import FrameResult
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ the daemon and replay only differ in where frames come from and where results go
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_det
 from smartshelf.events.record import Event, ZoneState
 from smartshelf.fusion.monitor import CameraFusion
 from smartshelf.publishers.base import Publisher
+from smartshelf.recorders.clips import clip_folder
 from smartshelf.tracking.hands import HandTracker
 from smartshelf.types import Detections, Frame, Occupancy, ShelfMeasurement, Tracks
 
@@ -90,9 +92,18 @@ class CameraPipeline:
         # hold the zone "occluded" for the tracker's whole max_age and delay every decision.
         boxes = hands.xyxy
         occupancy = occupancy_tracker.update(shelf, boxes)
-        outputs = tuple(self._fusion.update(frame.ts_s, tracks, occupancy, occupancy_tracker,
-                                            frame.size_wh))
+        outputs = tuple(self._with_snapshots(self._fusion.update(
+            frame.ts_s, tracks, occupancy, occupancy_tracker, frame.size_wh)))
         return FrameResult(frame, hands, tracks, occupancy, outputs, hands_s, shelf_s)
+
+    def _with_snapshots(self, outputs: list[Event | ZoneState]) -> list[Event | ZoneState]:
+        """Events flagged for review name the snapshot the clip recorder writes for them."""
+        rec = self._cfg.recording
+        if not rec.enabled:
+            return outputs
+        base = self._cfg.resolve(rec.dir)
+        return [dataclasses.replace(o, snapshot=str(clip_folder(base, o.camera, o) / f"{o.event_id}.jpg"))
+                if isinstance(o, Event) and o.review else o for o in outputs]
 
     def _second_look(self, frame: Frame, hands: Detections) -> Detections:
         """Look again, zoomed in, where a hand was in the last moment but is missing now."""
