@@ -210,12 +210,6 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compose(args: argparse.Namespace) -> int:
-    from smartshelf.synth.__main__ import main as synth_main
-
-    return synth_main(args.rest)
-
-
 # --------------------------------------------------------------------------------------------
 
 
@@ -291,13 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=float, help="keep at most this many frames per second")
     s.set_defaults(func=cmd_record)
 
-    s = sub.add_parser("compose", help="make a labelled synthetic shelf clip (see --help)")
-    s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(func=cmd_compose)
+    # `compose` is dispatched to the composer's own parser in main(); listed here for --help.
+    sub.add_parser("compose", help="make a labelled synthetic shelf clip (compose --help)",
+                   add_help=False)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compose"]:  # its options belong to the composer's own parser
+        from smartshelf.synth.__main__ import main as synth_main
+
+        return synth_main([a for a in argv[1:] if a != "--"])
     args = build_parser().parse_args(argv)
     from smartshelf.runtime.logs import setup_logging
 
