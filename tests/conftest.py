@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -130,3 +132,25 @@ def mjpeg_server() -> Iterator[MjpegServer]:
     server.start()
     yield server
     server.stop()
+
+
+def _composed_seeds() -> list[int]:
+    chosen = os.environ.get("SMARTSHELF_TEST_SEEDS")
+    if chosen:
+        return [int(x) for x in chosen.split(",")]
+    return random.Random().sample(range(100, 100_000), 5)
+
+
+# Seeds for the composed clips of tests/test_end_to_end.py: drawn anew for every run, shown in
+# pytest's header, and repeatable with SMARTSHELF_TEST_SEEDS=a,b,c.
+COMPOSED_SEEDS = _composed_seeds()
+
+
+def pytest_report_header() -> str:
+    seeds = ",".join(map(str, COMPOSED_SEEDS))
+    return f"smartshelf composed-clip seeds: {seeds} (repeat with SMARTSHELF_TEST_SEEDS={seeds})"
+
+
+@pytest.fixture(scope="session")
+def composed_seeds() -> list[int]:
+    return COMPOSED_SEEDS

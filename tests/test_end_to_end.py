@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -103,25 +102,15 @@ def test_eval_command_scores_the_demo_and_enforces_min_f1():
     assert "below --min-f1" in proc.stderr
 
 
-def _seeds() -> list[int]:
-    chosen = os.environ.get("SMARTSHELF_TEST_SEEDS")
-    if chosen:
-        return [int(s) for s in chosen.split(",")]
-    return random.Random().sample(range(100, 100_000), 5)
-
-
-SEEDS = _seeds()
-print(f"composed-clip seeds for this run: {SEEDS} (SMARTSHELF_TEST_SEEDS to repeat)")
-
-
 @pytest.fixture(scope="module")
-def composed_scores(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def composed_scores(models_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+                    composed_seeds: list[int]):
     if not default_hagrid_dir().is_dir():
         pytest.skip(f"HaGRID hands not found at {default_hagrid_dir()} (../shared is absent)")
     root = tmp_path_factory.mktemp("composed")
     all_events: list[Event] = []
     all_labels = []
-    for i, seed in enumerate(SEEDS):
+    for i, seed in enumerate(composed_seeds):
         video = root / f"seed{seed}.mp4"
         spec = compose(seed, video)
         events = replay_events(write_config(spec, root / f"seed{seed}.yaml", video), models_dir)
@@ -130,19 +119,21 @@ def composed_scores(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         all_events += [dataclasses.replace(e, t_end_s=e.t_end_s + off, t_emit_s=e.t_emit_s + off)
                        for e in events]
         all_labels += [dataclasses.replace(lab, t_s=lab.t_s + off) for lab in labels]
-    return score(all_events, all_labels)
+    return composed_seeds, score(all_events, all_labels)
 
 
 @pytest.mark.parametrize("kind", ["pick", "return"])
 def test_composed_clips_precision_and_recall(composed_scores, kind):
-    s = composed_scores.per_type[kind]
+    seeds, result = composed_scores
+    s = result.per_type[kind]
     assert s.true_positives + s.false_negatives > 0
-    assert s.precision >= 0.95, f"seeds {SEEDS}: {s}"
-    assert s.recall >= 0.95, f"seeds {SEEDS}: {s}"
+    assert s.precision >= 0.95, f"seeds {seeds}: {s}"
+    assert s.recall >= 0.95, f"seeds {seeds}: {s}"
 
 
 def test_composed_clips_latency(composed_scores):
-    assert composed_scores.latency_p95_s() <= 0.5, f"seeds {SEEDS}: {composed_scores.latencies_s}"
+    seeds, result = composed_scores
+    assert result.latency_p95_s() <= 0.5, f"seeds {seeds}: {result.latencies_s}"
 
 
 def test_annotated_video_has_every_frame(models_dir: Path, tmp_path: Path):
