@@ -1,8 +1,8 @@
 """The real pipeline on real video: the bundled recording and composed clips, through the CLI.
 
 Every stage is real: OpenCV decodes the mp4, BlazePalm runs on LiteRT, SORT tracks, the occupancy
-detector and fusion decide. Composed clips use seeds drawn at random per run (printed, and
-settable with SMARTSHELF_TEST_SEEDS=1,2,3 to reproduce a failure).
+detector and fusion decide. Composed clips use a fixed set of seeds (tests/conftest.py; shown in
+pytest's header); SMARTSHELF_TEST_SEEDS=a,b,c or =random runs them on others.
 """
 
 from __future__ import annotations
