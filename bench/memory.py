@@ -19,7 +19,7 @@ from smartshelf.detectors.factory import build_hand_detector
 from smartshelf.models import default_models_dir
 from smartshelf.publishers.jsonl import JsonlPublisher
 from smartshelf.runtime.pipeline import CameraPipeline, dispatch
-from smartshelf.sources import EndOfStream, open_source
+from smartshelf.sources import frames, open_source
 from smartshelf.types import Frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,30 +49,26 @@ def main() -> int:
     next_print = t0
     baseline = None
     offset = 0.0
-    frames = events = 0
+    done = events = 0
     samples: list[tuple[float, float]] = []
     while time.monotonic() < end:
         src = open_source(cam, mode="replay")
         last = 0.0
         try:
-            while time.monotonic() < end:
-                try:
-                    f = src.read(1.0)
-                except EndOfStream:
+            for f in frames(src, timeout_s=1.0):
+                if time.monotonic() >= end:
                     break
-                if f is None:
-                    continue
                 last = f.ts_s
-                result = pipe.process(Frame(cam.name, frames, offset + f.ts_s, f.image_bgr))
+                result = pipe.process(Frame(cam.name, done, offset + f.ts_s, f.image_bgr))
                 dispatch(result.outputs, [sink])
-                frames += 1
+                done += 1
                 events += len(result.events)
                 now = time.monotonic()
                 if baseline is None and now - t0 >= args.warmup:
                     baseline = rss_mib()
                 if now >= next_print:
                     samples.append((now - t0, rss_mib()))
-                    print(f"{now - t0:7.0f} s  {frames:7d} frames  {events:5d} events  "
+                    print(f"{now - t0:7.0f} s  {done:7d} frames  {events:5d} events  "
                           f"RSS {samples[-1][1]:7.1f} MiB", flush=True)
                     next_print = now + args.every
         finally:
@@ -81,7 +77,7 @@ def main() -> int:
     pipe.close()
     sink.close()
     final = rss_mib()
-    print(f"\n{frames} frames ({offset / 60:.1f} min of video) in {args.minutes:.1f} min; "
+    print(f"\n{done} frames ({offset / 60:.1f} min of video) in {args.minutes:.1f} min; "
           f"{events} events")
     if baseline:
         print(f"RSS after {args.warmup:.0f} s warm-up {baseline:.1f} MiB, at the end {final:.1f} MiB: "

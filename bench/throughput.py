@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import statistics
 import threading
 import time
@@ -19,7 +20,8 @@ from smartshelf.config import load_config
 from smartshelf.detectors.factory import build_hand_detector
 from smartshelf.models import default_models_dir
 from smartshelf.runtime.pipeline import CameraPipeline
-from smartshelf.sources import EndOfStream, open_source
+from smartshelf.sources import frames as source_frames
+from smartshelf.sources import open_source
 from smartshelf.types import Frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,18 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 def load_frames(cfg_path: Path, limit: int = 300) -> list[Frame]:
     cfg = load_config(cfg_path)
     src = open_source(cfg.cameras[0], mode="replay")
-    frames = []
     try:
-        while len(frames) < limit:
-            try:
-                f = src.read(1.0)
-            except EndOfStream:
-                break
-            if f is not None:
-                frames.append(f)
+        return list(itertools.islice(source_frames(src, timeout_s=1.0), limit))
     finally:
         src.close()
-    return frames
 
 
 def run(n_cameras: int, seconds: float, parallel: bool, frames: list[Frame]) -> list[float]:

@@ -28,6 +28,7 @@ _STATE_COLOUR = {
 _EVENT_COLOUR = {EventType.PICK: (60, 60, 230), EventType.RETURN: (230, 160, 40),
                  EventType.TOUCH: (200, 200, 200)}
 BANNER_S = 1.5  # how long an event banner stays on screen (stream seconds)
+FIRST_FRAME_WAIT_S = 20.0  # a live camera's first frame, reconnects included
 
 
 def draw_zones(image: npt.NDArray[np.uint8], camera: CameraConfig,
@@ -109,21 +110,15 @@ class AnnotatedWriter:
 
 
 def first_frame(cfg: Config, camera: CameraConfig) -> npt.NDArray[np.uint8]:
-    from smartshelf.sources import open_source
+    from smartshelf.sources import frames, is_file, open_source
 
-    source = open_source(camera, mode="replay" if _is_file(camera) else "live")
+    source = open_source(camera, mode="replay" if is_file(camera.source) else "live")
     try:
-        for _ in range(50):
-            frame = source.read(timeout_s=2.0)
-            if frame is not None:
-                return frame.image_bgr
+        for frame in frames(source, timeout_s=FIRST_FRAME_WAIT_S):
+            return frame.image_bgr
     finally:
         source.close()
     raise UserError(f"{cfg.path}: camera {camera.name!r} gave no frame")
-
-
-def _is_file(camera: CameraConfig) -> bool:
-    return isinstance(camera.source, str) and "://" not in camera.source
 
 
 def zones_snapshot(cfg: Config, camera_name: str | None, out: Path) -> Path:

@@ -28,17 +28,12 @@ def _frames(path: Path) -> Iterator[tuple[str, Frame]]:
             raise UserError(f"{path}: not a readable image")
         yield str(path), Frame("detect", 0, 0.0, np.asarray(image, np.uint8))
         return
-    from smartshelf.sources import EndOfStream, open_source
+    from smartshelf.sources import frames, open_source
 
     source = open_source(CameraConfig("detect", str(path.resolve())), mode="replay")
     try:
-        while True:
-            try:
-                frame = source.read(timeout_s=5.0)
-            except EndOfStream:
-                return
-            if frame is not None:
-                yield str(path), frame
+        for frame in frames(source, timeout_s=5.0):
+            yield str(path), frame
     finally:
         source.close()
 
@@ -92,20 +87,16 @@ def calibrate(cfg: Config, camera_name: str | None, zone: str, kind: str,
                         "calibration snapshots in")
     if video is not None:
         camera = dataclasses.replace(camera, source=str(video.resolve()))
-    from smartshelf.sources import EndOfStream, open_source
+    from smartshelf.sources import frames, is_file, open_source
 
     shelf = ReferenceShelfDetector(camera, cfg.detectors.shelf)
     patches: list[FloatArray] = []
-    mode = "replay" if isinstance(camera.source, str) and "://" not in camera.source else "live"
-    source = open_source(camera, mode=mode)
+    source = open_source(camera, mode="replay" if is_file(camera.source) else "live")
     try:
-        while len(patches) < 15:
-            try:
-                frame = source.read(timeout_s=5.0)
-            except EndOfStream:
+        for frame in frames(source, timeout_s=5.0):
+            patches.append(shelf.measure(frame).patches[zone])
+            if len(patches) == 15:
                 break
-            if frame is not None:
-                patches.append(shelf.measure(frame).patches[zone])
     finally:
         source.close()
     if not patches:

@@ -19,7 +19,7 @@ from smartshelf.detectors.base import HandDetector
 from smartshelf.errors import UserError
 from smartshelf.publishers.base import Publisher
 from smartshelf.runtime.pipeline import CameraPipeline, FrameResult, dispatch
-from smartshelf.sources import EndOfStream, open_source
+from smartshelf.sources import ReplayFileSource, frames
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +58,15 @@ def replay_camera(cfg: Config, video: Path | None, camera: str | None) -> Camera
 def replay(cfg: Config, cam: CameraConfig, hands: HandDetector, sinks: list[Publisher], *,
            speed: str = "max", on_result: Callable[[FrameResult], None] | None = None,
            progress: bool = False, parallel: bool = True) -> ReplayStats:
-    source = open_source(cam, mode="replay")
+    source = ReplayFileSource(cam)
     pipeline = CameraPipeline(cam, cfg, hands, parallel=parallel)
-    total = source.frame_count() if hasattr(source, "frame_count") else 0
-    frames = events = 0
+    total = source.frame_count()
+    done = events = 0
     last_ts = 0.0
     wall0 = time.perf_counter()
     show = progress and sys.stderr.isatty()
     try:
-        while True:
-            try:
-                frame = source.read(timeout_s=5.0)
-            except EndOfStream:
-                break
-            if frame is None:
-                continue
+        for frame in frames(source, timeout_s=5.0):
             if speed == "realtime":
                 ahead = frame.ts_s - (time.perf_counter() - wall0)
                 if ahead > 0:
@@ -81,30 +75,19 @@ def replay(cfg: Config, cam: CameraConfig, hands: HandDetector, sinks: list[Publ
             dispatch(result.outputs, sinks)
             if on_result is not None:
                 on_result(result)
-            frames += 1
+            done += 1
             events += len(result.events)
             last_ts = frame.ts_s
-            if show and frames % 15 == 0:
-                _progress(frames, total, time.perf_counter() - wall0)
+            if show and done % 15 == 0:
+                _progress(done, total, time.perf_counter() - wall0)
     finally:
         source.close()
         pipeline.close()
         if show:
             sys.stderr.write("\n")
     wall = time.perf_counter() - wall0
-    fps = source_fps(cam)
-    return ReplayStats(frames, last_ts + (1.0 / fps if fps else 0.0), wall, events)
-
-
-def source_fps(cam: CameraConfig) -> float:
-    import cv2
-
-    cap = cv2.VideoCapture(str(cam.source))
-    try:
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    finally:
-        cap.release()
-    return fps if 0 < fps < 1000 else 0.0
+    fps = source.fps
+    return ReplayStats(done, last_ts + (1.0 / fps if fps else 0.0), wall, events)
 
 
 def _progress(done: int, total: int, wall_s: float) -> None:

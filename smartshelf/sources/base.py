@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,3 +34,19 @@ class FrameSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def frames(source: FrameSource, timeout_s: float) -> Iterator[Frame]:
+    """Every frame of a source, in order, until a file ends or nothing came for `timeout_s`.
+
+    For tools that read a source to its end (replay, detect, calibrate, snapshots); the daemon's
+    camera loop waits on its own terms instead.
+    """
+    while True:
+        try:
+            frame = source.read(timeout_s=timeout_s)
+        except EndOfStream:
+            return
+        if frame is None:
+            return
+        yield frame
