@@ -71,13 +71,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _sinks(cfg: Config, events_out: str | None, *, stdout: bool) -> list[Publisher]:
-    from smartshelf.publishers.jsonl import JsonlPublisher
+    from smartshelf.publishers.jsonl import JsonlPublisher, output_sinks
 
-    sinks: list[Publisher] = []
-    if stdout:
-        sinks.append(JsonlPublisher.stdout())
-    if cfg.output.jsonl:
-        sinks.append(JsonlPublisher(path=cfg.resolve(cfg.output.jsonl)))
+    sinks: list[Publisher] = list(output_sinks(cfg, stdout=stdout))
     if events_out:
         out = Path(events_out)
         out.unlink(missing_ok=True)  # a replay's file holds that replay only

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+from smartshelf.config import Config
 from smartshelf.events.record import Event, ZoneState, to_json
 
 
@@ -53,3 +54,11 @@ class JsonlPublisher:
                 self._stream.close()
             else:
                 self._stream.flush()
+
+
+def output_sinks(cfg: Config, *, stdout: bool) -> list[JsonlPublisher]:
+    """The JSON-lines outputs a config asks for: stdout (when `stdout`) and `output.jsonl`."""
+    sinks = [JsonlPublisher.stdout()] if stdout else []
+    if cfg.output.jsonl:
+        sinks.append(JsonlPublisher(path=cfg.resolve(cfg.output.jsonl)))
+    return sinks

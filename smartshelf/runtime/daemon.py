@@ -187,16 +187,12 @@ class _Rates:
 
 def run_daemon(cfg: Config, config_path: str) -> int:
     """Run until SIGTERM/SIGINT (or every file source ended). Exit 0 on a clean stop."""
-    from smartshelf.publishers.jsonl import JsonlPublisher
+    from smartshelf.publishers.jsonl import output_sinks
 
     flags = install_signal_handlers()
     stop = threading.Event()
     metrics = Metrics([c.name for c in cfg.cameras]) if cfg.metrics.port else None
-    sinks: list[Publisher] = []
-    if cfg.output.stdout:
-        sinks.append(JsonlPublisher.stdout())
-    if cfg.output.jsonl:
-        sinks.append(JsonlPublisher(path=cfg.resolve(cfg.output.jsonl)))
+    sinks: list[Publisher] = list(output_sinks(cfg, stdout=cfg.output.stdout))
     # Models first: a bad model stops start-up (exit 2) before anything connects.
     workers = [CameraWorker(cam, cfg, sinks, stop, metrics) for cam in cfg.cameras]
     mqtt = start_mqtt(cfg)
