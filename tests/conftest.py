@@ -63,6 +63,30 @@ def models_dir() -> Path:
     return target
 
 
+def write_video(path: Path, n: int, fps: float, size_wh: tuple[int, int] = (96, 64)) -> Path:
+    """n flat grey frames (level gray_for(i)) as an mp4v .mp4."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size_wh)
+    assert writer.isOpened(), "OpenCV cannot write mp4v here"
+    for i in range(n):
+        writer.write(np.full((size_wh[1], size_wh[0], 3), gray_for(i), np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def gray_level() -> Callable[[int], int]:
+    """gray_for, for tests (test modules do not import conftest)."""
+    return gray_for
+
+
+@pytest.fixture
+def video_factory(tmp_path: Path) -> Callable[..., Path]:
+    def make(n: int = 20, fps: float = 25.0, name: str = "clip.mp4") -> Path:
+        return write_video(tmp_path / name, n, fps)
+
+    return make
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
