@@ -186,8 +186,6 @@ class Occupancy:
     direction: float = 0.0
     # Stream time since which the zone has been stable (None while it is not).
     stable_since_s: float | None = None
-    # Stream time at which the zone was last disturbed (left the stable state).
-    disturbed_at_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -200,15 +198,6 @@ class ZoneChange:
     direction: float  # > 0 goods added, < 0 removed, 0 nothing changed
     count_before: int | None = None
     count_after: int | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class Observation:
-    """Everything the detectors saw in one frame: what crosses detectors -> tracking/fusion."""
-
-    frame: Frame
-    hands: Detections
-    shelf: ShelfMeasurement
 
 
 @dataclass(frozen=True, eq=False)

@@ -100,7 +100,6 @@ class _ZoneTrack:
     still_since: float | None = None
     periods: deque[_Period] = field(default_factory=lambda: deque(maxlen=MAX_PERIODS))
     stable: bool = False
-    disturbed_at: float | None = None
     last: Occupancy | None = None
 
 
@@ -165,10 +164,7 @@ class OccupancyTracker:
                 tr.periods[-1].end_s, tr.periods[-1].patch, tr.periods[-1].count = ts, patch, count
             else:
                 tr.periods.append(_Period(tr.still_since, ts, patch, count))
-            tr.stable = True
-        elif tr.stable:
-            tr.stable = False
-            tr.disturbed_at = ts
+        tr.stable = state is SurfaceState.STABLE
         changed, direction, fill_before = 0.0, 0.0, None
         if len(tr.periods) >= 2 and tr.stable:
             change = self._change(tr, tr.periods[-2], tr.periods[-1])
@@ -182,7 +178,6 @@ class OccupancyTracker:
             zone=name, fill=fill, count_estimate=count_estimate, changed_fraction=changed,
             state=state, ts_s=ts, fill_before=fill_before, direction=direction,
             stable_since_s=(tr.still_since if state is SurfaceState.STABLE else None),
-            disturbed_at_s=tr.disturbed_at,
         )
 
     @staticmethod

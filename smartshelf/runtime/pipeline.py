@@ -15,7 +15,6 @@ from pathlib import Path
 
 from smartshelf.config import CameraConfig, Config
 from smartshelf.detectors.base import HandDetector
-from smartshelf.detectors.occupancy import FloatArray
 from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge
 from smartshelf.detectors.shelf import OccupancyTracker
 from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_detector
@@ -120,9 +119,6 @@ class CameraPipeline:
         t = time.perf_counter()
         m = self._shelf.measure(frame)
         return m, time.perf_counter() - t
-
-    def settled_patch(self, zone: str) -> FloatArray | None:
-        return None if self._occupancy is None else self._occupancy.settled_patch(zone)
 
     def close(self) -> None:
         if self._pool is not None:
