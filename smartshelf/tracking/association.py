@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
@@ -13,24 +15,26 @@ I64 = npt.NDArray[np.int64]
 _TINY = float(np.finfo(np.float64).tiny)
 
 
-def check_boxes(name: str, boxes: object, columns: int = 4) -> F64:
-    """`boxes` as a float64 (N, columns) array whose first four columns are xyxy.
+def box_rows(name: str, boxes: object, columns: int = 4) -> F64:
+    """The xyxy of `boxes`, an (N, columns) array whose first four columns are xyxy, as
+    contiguous float64 rows x1, y1, x2, y2 (4, N).
 
     Raises ValueError naming `name`, what was expected and what arrived: a wrong shape,
     NaN / inf anywhere, or a box with x2 < x1 or y2 < y1. Zero-size boxes are allowed (they
-    overlap nothing). An empty input of any shape gives (0, columns).
+    overlap nothing). An empty input of any shape gives (4, 0).
     """
     arr = np.asarray(boxes, dtype=np.float64)
     if arr.size == 0:
-        return np.zeros((0, columns))
+        return np.zeros((4, 0))
     if arr.ndim != 2 or arr.shape[1] != columns:
         raise ValueError(f"{name}: expected an (N, {columns}) array, got shape {arr.shape}")
+    rows = np.ascontiguousarray(arr.T[0:4])
     # Called once per frame: two whole-array checks, and the row-by-row search only on failure.
     # A comparison with NaN is False, so the first check also fails on NaN corners.
-    if np.logical_and.reduce(arr[:, 2:4] >= arr[:, 0:2], axis=None) and np.isfinite(
+    if np.logical_and.reduce(rows[2:4] >= rows[0:2], axis=None) and math.isfinite(
         np.add.reduce(arr, axis=None)
     ):
-        return arr
+        return rows
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
@@ -41,7 +45,7 @@ def check_boxes(name: str, boxes: object, columns: int = 4) -> F64:
         raise ValueError(
             f"{name}: expected x1 <= x2 and y1 <= y2 (xyxy), got row {row} = {arr[row].tolist()}"
         )
-    return arr  # finite boxes whose sum overflowed to inf
+    return rows  # finite boxes whose sum overflowed to inf
 
 
 def box_areas(xyxy: F64) -> F64:
@@ -54,12 +58,22 @@ def iou_matrix(a: F64, b: F64) -> F64:
 
     Boxes with no area overlap nothing: their IoU is 0 (not NaN).
     """
-    lo = np.maximum(a[:, None, 0:2], b[None, :, 0:2])
-    wh = np.minimum(a[:, None, 2:4], b[None, :, 2:4])
-    wh -= lo
-    np.maximum(wh, 0.0, out=wh)
-    inter = wh[:, :, 0] * wh[:, :, 1]
-    union = box_areas(a)[:, None] + box_areas(b)
+    return iou_rows(a.T, b.T, box_areas(a), box_areas(b))
+
+
+def iou_rows(a: F64, b: F64, area_a: F64, area_b: F64) -> F64:
+    """`iou_matrix` for boxes given as rows x1, y1, x2, y2: a (4, N), b (4, M), and their areas.
+
+    For callers that already hold boxes in rows and know the areas (the tracker: a detection's
+    area is its measurement, a track's is its state). Pure.
+    """
+    a, b = a[:, :, None], b[:, None, :]
+    lo = np.maximum(a[0:2], b[0:2])
+    hi = np.minimum(a[2:4], b[2:4])
+    hi -= lo
+    np.maximum(hi, 0.0, out=hi)
+    inter = np.multiply(hi[0], hi[1], out=lo[0])
+    union = np.add.outer(area_a, area_b)
     union -= inter
     # union >= inter >= 0, and union is 0 only where inter is: dividing by at least the
     # smallest normal float turns 0/0 into 0 without a branch or an errstate block.

@@ -1,13 +1,21 @@
-"""The constant-velocity Kalman box model (SORT's) and its batched predict / update.
+"""The constant-velocity Kalman box model (SORT's), stepped for all tracks at once, per axis.
 
 The model matrices come from one filterpy `KalmanFilter` built by `box_filter()`: that filter is
-the single source of truth, and `BoxModel` only copies its F, H, Q, R and initial P so that many
-tracks can be stepped at once with numpy (one call per frame instead of one per track).
+the single source of truth. `BoxModel` copies its F, H, Q, R and initial P, checks that they
+never couple two axes, and keeps the few numbers the per-axis kernels below need.
+
+Why per axis: SORT's F moves each of cx, cy and area by its own velocity, H reads each of them
+alone, and Q, R and P0 are diagonal. The 7x7 covariance then never gains a term between two
+axes: it is three 2x2 blocks (cx, cy and area, each with its velocity) and one variance (the
+aspect). Keeping those 10 numbers per track instead of 49, in rows with one column per track,
+turns a step into a few numpy calls on small contiguous rows, whatever the number of tracks.
+Both x = F x and P = F P F' + Q are then linear in those rows, so a predict is one matrix
+product with a constant 18 x 18 `transition` (a constant row of ones carries Q).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +25,18 @@ F64 = npt.NDArray[np.float64]
 
 DIM_X = 7  # [cx, cy, area, aspect, vcx, vcy, varea]
 DIM_Z = 4  # [cx, cy, area, aspect]
+
+# Rows of a state block; one column per track. Rows from KF_ROWS on belong to the caller and
+# are carried along untouched.
+POS = slice(0, 4)  # cx, cy, s, r (what a detection measures)
+VEL = slice(4, 7)  # vcx, vcy, vs
+P_PP = slice(7, 11)  # variances of cx, cy, s, r
+P_PV = slice(11, 14)  # covariances of cx, cy, s with their velocities
+P_VV = slice(14, 17)  # variances of vcx, vcy, vs
+P_ALL = slice(7, 17)
+_BY_AXIS = np.array([0, 1, 2, 3, 0, 1, 2])  # the axis of each of rows 0-6 (and of rows 7-13)
+ONE = 17  # always 1.0: carries Q into the one matrix product that is a predict step
+KF_ROWS = 18
 
 
 def box_filter() -> KalmanFilter:
@@ -57,15 +77,81 @@ def box_filter() -> KalmanFilter:
     return kf
 
 
+# Where a covariance may be non-zero without coupling two axes: each variance, and each of the
+# first three quantities with its own velocity.
+_PAIRS = [(i, i) for i in range(DIM_X)] + [(i, 4 + i) for i in range(3)] + [(4 + i, i) for i in range(3)]
+_AXIS_ONLY = np.zeros((DIM_X, DIM_X), dtype=bool)
+_AXIS_ONLY[tuple(np.array(_PAIRS).T)] = True
+
+
+def _cov_rows(name: str, m: F64) -> F64:
+    """A per-axis covariance as the 10 rows P_PP, P_PV, P_VV of a state block."""
+    if m.shape != (DIM_X, DIM_X) or np.any(m[~_AXIS_ONLY] != 0.0) or np.any(m != m.T):
+        raise ValueError(
+            f"BoxModel {name}: expected a symmetric 7x7 matrix that couples each of cx, cy, area "
+            f"only with its own velocity, got {m.tolist()}"
+        )
+    idx = np.arange(3)
+    return np.concatenate([np.diag(m)[:4], m[idx, 4 + idx], np.diag(m)[4:]])
+
+
+def _transition(F: F64, q_rows: F64) -> F64:
+    """The matrix T with rows' = T @ rows for x = F x, P = F P F' + Q, read off F column by column.
+
+    Column j is the step applied to a state block whose row j alone is 1 (F and P = F P F' are
+    linear); the ONE row's column adds Q. Valid because F maps a per-axis P to a per-axis P
+    (checked by `_cov_rows`).
+    """
+    t = np.zeros((KF_ROWS, KF_ROWS))
+    for j in range(ONE):
+        unit = np.zeros((KF_ROWS, 1))
+        unit[j] = 1.0
+        x, P = full_state(unit)
+        t[0:DIM_X, j] = F @ x[0]
+        t[P_ALL, j] = _cov_rows("F P F'", F @ P[0] @ F.T) if j >= P_PP.start else 0.0
+    t[P_ALL, ONE] = q_rows
+    t[ONE, ONE] = 1.0
+    return t
+
+
 @dataclass(frozen=True, eq=False)
 class BoxModel:
-    """F, H, Q, R, P0 copied from a filterpy filter, for the batched kernels below."""
+    """F, H, Q, R, P0 copied from a filterpy filter, and the per-axis numbers taken from them.
+
+    Raises ValueError when the filter's matrices are not the constant-velocity, per-axis shape
+    that the kernels below compute: a changed `box_filter()` must come with changed kernels.
+    """
 
     F: F64
     H: F64
     Q: F64
     R: F64
     P0: F64
+    r_rows: F64 = field(init=False)  # (4, 1): the measurement variances of cx, cy, s, r
+    p0_rows: F64 = field(init=False)  # (10,): P0 as rows P_ALL, for new tracks
+    transition: F64 = field(init=False)  # (KF_ROWS, KF_ROWS): one predict step on the rows
+
+    def __post_init__(self) -> None:
+        want_f = np.eye(DIM_X)
+        want_f[range(3), range(4, 7)] = 1.0
+        if self.F.shape != (DIM_X, DIM_X) or np.any(self.F != want_f):
+            raise ValueError(
+                f"BoxModel F: expected SORT's constant velocity {want_f.tolist()}, got {self.F.tolist()}"
+            )
+        if self.H.shape != (DIM_Z, DIM_X) or np.any(self.H != np.eye(DIM_Z, DIM_X)):
+            raise ValueError(
+                f"BoxModel H: expected the first four states measured, got {self.H.tolist()}"
+            )
+        r = np.diag(self.R) if self.R.shape == (DIM_Z, DIM_Z) else np.zeros(0)
+        if r.size != DIM_Z or np.any(self.R != np.diag(r)) or not np.all(r > 0):
+            raise ValueError(f"BoxModel R: expected a positive 4x4 diagonal, got {self.R.tolist()}")
+        for name, value in (
+            ("transition", _transition(self.F, _cov_rows("Q", self.Q))),
+            ("r_rows", r[:, None]),
+            ("p0_rows", _cov_rows("P0", self.P0)),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_filter(cls, kf: KalmanFilter) -> BoxModel:
@@ -81,89 +167,104 @@ class BoxModel:
         return cls.from_filter(box_filter())
 
 
-def xyxy_to_z(xyxy: F64) -> F64:
-    """(N, 4) boxes [x1, y1, x2, y2] -> (N, 4) measurements [cx, cy, area, aspect]. Pure.
+def measure(rows: F64) -> F64:
+    """(4, N) boxes as rows x1, y1, x2, y2 -> (4, N) measurements, rows cx, cy, area, aspect.
 
-    A box of zero height gives an infinite or NaN aspect: check boxes before (see
-    `association.check_boxes`).
+    Boxes must be finite with x1 <= x2, y1 <= y2 (see `association.box_rows`). Pure.
     """
-    z = np.empty((xyxy.shape[0], DIM_Z))
-    wh = np.subtract(xyxy[:, 2:4], xyxy[:, 0:2], out=z[:, 2:4])
-    np.multiply(wh, 0.5, out=z[:, 0:2])
-    z[:, 0:2] += xyxy[:, 0:2]
-    w, h = wh[:, 0].copy(), wh[:, 1]
-    np.multiply(w, h, out=z[:, 2])
-    if np.logical_and.reduce(h != 0.0):
-        np.divide(w, h, out=z[:, 3])
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(w, h, out=z[:, 3])
+    z = np.empty((DIM_Z, rows.shape[1]))
+    c = np.add(rows[0:2], rows[2:4], out=z[0:2])
+    c *= 0.5
+    w, h = rows[2:4] - rows[0:2]
+    np.multiply(w, h, out=z[2])
+    if np.minimum.reduce(h) > 0.0:
+        np.divide(w, h, out=z[3])
+    else:  # a box with no height has no shape: aspect 0 keeps inf and NaN out of the state
+        z[3] = 0.0
+        np.divide(w, h, out=z[3], where=h > 0.0)
     return z
 
 
-def x_to_xyxy(x: F64) -> F64:
-    """(N, >=4) states -> (N, 4) boxes. NaN where area * aspect < 0 (a collapsed box). Pure."""
-    n = x.shape[0]
-    out = np.empty((n, 4))
-    half = out[:, 2:4]
-    s = x[:, 2]
-    np.multiply(s, x[:, 3], out=half[:, 0])
-    if n and np.minimum.reduce(half[:, 0]) > 0.0:  # the usual case: no warnings to silence
-        np.sqrt(half[:, 0], out=half[:, 0])
-        np.divide(s, half[:, 0], out=half[:, 1])
+def boxes(state: F64, out: F64 | None = None) -> F64:
+    """(4, N) rows x1, y1, x2, y2 of the boxes of a state block (>= 4 rows), into `out` if given.
+
+    NaN where area * aspect < 0 (a collapsed box). Pure (apart from `out`).
+    """
+    n = state.shape[1]
+    half = np.empty((2, n))
+    s = state[2]
+    w = np.multiply(s, state[3], out=half[0])
+    if n and np.minimum.reduce(w) > 0.0:  # the usual case: no warnings to silence
+        np.sqrt(w, out=w)
+        np.divide(s, w, out=half[1])
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
-            np.sqrt(half[:, 0], out=half[:, 0])
-            np.divide(s, half[:, 0], out=half[:, 1])
+            np.sqrt(w, out=w)
+            np.divide(s, w, out=half[1])
     half *= 0.5
-    np.subtract(x[:, 0:2], half, out=out[:, 0:2])
-    half += x[:, 0:2]
+    if out is None:
+        out = np.empty((4, n))
+    np.subtract(state[0:2], half, out=out[0:2])
+    np.add(state[0:2], half, out=out[2:4])
     return out
 
 
-def initial_state(model: BoxModel, xyxy: F64) -> tuple[F64, F64]:
-    """States (N, 7) and covariances (N, 7, 7) for new tracks started from boxes."""
-    return initial_state_z(model, xyxy_to_z(xyxy))
+def new_tracks(model: BoxModel, z: F64, rows: int = KF_ROWS) -> F64:
+    """A (rows, N) state block for tracks started from (4, N) measurements: zero velocity, P0."""
+    state = np.zeros((rows, z.shape[1]))
+    state[POS] = z
+    state[P_ALL] = model.p0_rows[:, None]
+    state[ONE] = 1.0
+    return state
 
 
-def initial_state_z(model: BoxModel, z: F64) -> tuple[F64, F64]:
-    """States (N, 7) and covariances (N, 7, 7) for new tracks started from measurements."""
-    n = z.shape[0]
-    x = np.zeros((n, DIM_X))
-    x[:, :DIM_Z] = z
-    return x, np.broadcast_to(model.P0, (n, DIM_X, DIM_X)).copy()
+def predict(model: BoxModel, state: F64) -> bool:
+    """One step for every column of a state block, in place: x = F x, P = F P F' + Q.
 
-
-def predict(model: BoxModel, x: F64, P: F64) -> tuple[F64, F64]:
-    """One step for every track: x = F x, P = F P F' + Q. Returns new arrays. Pure.
-
-    Like SORT, an area velocity that would drive the area to or below zero is dropped first,
-    so a shrinking box stops shrinking instead of collapsing.
+    Like SORT, an area velocity that would drive the area to or below zero is dropped (the
+    area then stays where it was), so a shrinking box stops shrinking instead of collapsing.
+    Returns False when some box has no area even so (a track started from an empty box).
     """
-    if x.shape[0] and np.minimum.reduce(x[:, 6] + x[:, 2]) <= 0:
-        collapsing = (x[:, 6] + x[:, 2]) <= 0
-        x = x.copy()
-        x[collapsing, 6] = 0.0
-    F = model.F
-    P_new = F @ P @ F.T
-    P_new += model.Q
-    return x @ F.T, P_new
+    kf = state[0:KF_ROWS]
+    kf[...] = model.transition @ kf
+    if np.minimum.reduce(kf[2]) > 0.0:
+        return True
+    gone = ~(kf[2] > 0.0)
+    kf[2, gone] -= kf[6, gone]
+    kf[6, gone] = 0.0
+    return bool(np.minimum.reduce(kf[2]) > 0.0)
 
 
-def update(model: BoxModel, x: F64, P: F64, z: F64) -> tuple[F64, F64]:
-    """Correct M tracks with M measurements z (M, 4). Returns new arrays. Pure.
+def update(model: BoxModel, state: F64, z: F64) -> None:
+    """Correct every column of `state` with the same column of `z` (4, N), in place.
 
-    Same equations as filterpy's `KalmanFilter.update`: y = z - Hx, S = HPH' + R,
-    K = PH'S^-1, x += Ky. For P we use (I - KH)P = P - K(HP), which equals filterpy's Joseph
-    form for the optimal gain (to rounding) and costs one batched product instead of four.
+    filterpy's `KalmanFilter.update`, per axis. With innovation y = z - p and its variance
+    Ppp + r, the gains are Ppp / (Ppp + r) for the position and Ppv / (Ppp + r) for the
+    velocity, so p += Ppp w and v += Ppv w with w = y / (Ppp + r); and P = (I - KH) P gives
+    Ppp and Ppv times r / (Ppp + r), and Pvv - Ppv^2 / (Ppp + r). That equals filterpy's
+    Joseph form for the optimal gain, to rounding. Positions and velocities (rows 0-6) and
+    their covariances with the position (rows 7-13) line up, so each pair is one operation.
     """
-    H = model.H
-    y = z - x @ H.T
-    PHT = P @ H.T  # (M, 7, 4)
-    S = H @ PHT
-    S += model.R
-    K = PHT @ np.linalg.inv(S)  # (M, 7, 4)
-    x_new = (K @ y[:, :, None])[:, :, 0]
-    x_new += x
-    P_new = P - K @ PHT.transpose(0, 2, 1)  # HP = (PH')' since P is symmetric
-    return x_new, P_new
+    inv = state[P_PP] + model.r_rows
+    np.reciprocal(inv, out=inv)
+    w = z - state[POS]
+    w *= inv
+    state[0:7] += state[7:14] * w.take(_BY_AXIS, axis=0)
+    g = state[P_PV] * state[P_PV]
+    g *= inv[0:3]
+    state[P_VV] -= g
+    inv *= model.r_rows
+    state[7:14] *= inv.take(_BY_AXIS, axis=0)
+
+
+def full_state(state: F64) -> tuple[F64, F64]:
+    """A state block as filterpy holds it: x (N, 7) and P (N, 7, 7). For checks and tests."""
+    n = state.shape[1]
+    x = np.ascontiguousarray(state[0:DIM_X].T)
+    P = np.zeros((n, DIM_X, DIM_X))
+    d = np.arange(DIM_X)
+    P[:, d, d] = np.concatenate([state[P_PP], state[P_VV]]).T
+    a = np.arange(3)
+    P[:, a, a + 4] = state[P_PV].T
+    P[:, a + 4, a] = state[P_PV].T
+    return x, P

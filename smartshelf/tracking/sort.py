@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from smartshelf.tracking import kalman
-from smartshelf.tracking.association import F64, I64, check_boxes, iou_matrix, match_pairs
+from smartshelf.tracking.association import F64, I64, box_rows, iou_rows, match_pairs
 from smartshelf.types import TrackState
 
 log = logging.getLogger(__name__)
@@ -30,11 +29,14 @@ STATE_BY_CODE: tuple[TrackState, ...] = (
 )
 TENTATIVE, CONFIRMED, LOST, DELETED = range(4)
 
-_T = TypeVar("_T")
-
-
-def _pick(col: list[_T], keep: list[int]) -> list[_T]:
-    return [col[i] for i in keep]
+# The tracker's own rows below the Kalman rows of its state block (one column per track):
+# stepping, dropping and appending tracks then moves one array, not one list per field.
+ID, STICKY, STREAK, SEEN, WAS_HIT = range(kalman.KF_ROWS, kalman.KF_ROWS + 5)
+ROWS = WAS_HIT + 1
+# STICKY: 1.0 once confirmed, in sticky mode; STREAK: matches in a row since the track last
+# missed (SORT's hit_streak); SEEN: clock time of the last match (or of the start); WAS_HIT: 1.0
+# if matched in the previous step.
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +47,8 @@ class TrackTable:
     `matched` is True where a detection updated (or started) the track in this step; `state`
     holds codes into `STATE_BY_CODE` (a LOST track is one coasting on its prediction; in
     sticky mode `confirmed` says whether it had been confirmed before). Tracks deleted in this
-    step are included once, with state DELETED, so callers see them leave.
+    step are included once, with state DELETED, so callers see them leave. Rows come in no
+    fixed order (matched tracks first): key on `track_id`.
     """
 
     xyxy: F64
@@ -96,19 +99,13 @@ class BoxTracker:
         self._next_id = 1
         self._steps = 0
         self._last_ts: float | None = None
-        # Kalman states (N, 7) and covariances (N, 7, 7) in arrays, stepped in one call each;
-        # the lifecycle scalars in plain lists, one entry per track in the same order: with a
-        # handful of tracks a Python loop over them costs less than one numpy call per field.
-        self._x = np.zeros((0, kalman.DIM_X))
-        self._P = np.zeros((0, kalman.DIM_X, kalman.DIM_X))
-        self._ids: list[int] = []
-        self._streak: list[int] = []  # matches in a row since the track last missed (hit_streak)
-        self._seen: list[float] = []  # clock time of the last match (or of the start)
-        self._missed: list[bool] = []  # not matched in the previous step
-        self._sticky_ok: list[bool] = []  # sticky mode: has been confirmed
+        self._state = np.zeros((ROWS, 0))
+        # One new track's column, less its box, id and start time.
+        self._birth = kalman.new_tracks(self.model, np.zeros((kalman.DIM_Z, 1)), ROWS)
+        self._birth[WAS_HIT] = 1.0
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return int(self._state.shape[1])
 
     def step(self, boxes: F64, ts: float) -> TrackTable:
         """Advance all tracks to `ts` and match them to `boxes` (D, 4) xyxy, already checked.
@@ -116,17 +113,27 @@ class BoxTracker:
         `ts` must not go backwards. Call once per frame, with an empty array when nothing was
         detected.
         """
-        xyxy, ids, matched, state, confirmed = self._step(boxes, ts)
+        table, hit, ok, dead = self._step(np.ascontiguousarray(boxes.T), ts)
+        if self.sticky:
+            confirmed = table[5] > 0.0
+            code = np.where(hit, confirmed, LOST)
+        else:
+            confirmed = ok
+            code = np.where(hit, ok, LOST)
+        code[dead] = DELETED
         return TrackTable(
-            xyxy=xyxy,
-            track_id=np.array(ids, dtype=np.int64),
-            matched=np.array(matched, dtype=bool),
-            state=np.array(state, dtype=np.int8),
-            confirmed=np.array(confirmed, dtype=bool),
+            xyxy=np.ascontiguousarray(table[0:4].T),
+            track_id=table[4].astype(np.int64),
+            matched=hit,
+            state=code.astype(np.int8),
+            confirmed=confirmed,
         )
 
-    def _step(self, boxes: F64, ts: float) -> tuple[F64, list[int], list[bool], list[int], list[bool]]:
-        """`step`'s work; returns the TrackTable's columns with lists for the small ones."""
+    def _step(self, rows: F64, ts: float) -> tuple[F64, BoolArray, BoolArray, BoolArray]:
+        """`step` for detections as contiguous rows x1, y1, x2, y2 (4, D). Returns, per track:
+        rows x1, y1, x2, y2, id, sticky-confirmed (6, N); matched in this step; confirmed in this
+        step (before stickiness); deleted in this step.
+        """
         if not math.isfinite(ts):
             raise ValueError(f"ts: expected a finite time, got {ts}")
         if self._last_ts is not None and ts < self._last_ts:
@@ -134,89 +141,74 @@ class BoxTracker:
         self._last_ts = ts
         self._steps += 1
         model = self.model
-        x, P = self._x, self._P
-        ids, streak, seen = self._ids, self._streak, self._seen
-        missed, sticky_ok = self._missed, self._sticky_ok
-        n = len(ids)
+        state = self._state
+        n = state.shape[1]
+        n_det = rows.shape[1]
 
-        # Predict. A track whose area or aspect went to zero or below has no box left: drop it.
-        if n:
-            x, P = kalman.predict(model, x, P)
-            if np.minimum.reduce(x[:, 2:4], axis=None) <= 0.0:
-                keep = np.flatnonzero((x[:, 2] > 0) & (x[:, 3] > 0)).tolist()
-                log.debug("dropping %d tracks whose box collapsed", n - len(keep))
-                x, P = x[keep], P[keep]
-                ids, streak, seen = _pick(ids, keep), _pick(streak, keep), _pick(seen, keep)
-                missed, sticky_ok = _pick(missed, keep), _pick(sticky_ok, keep)
-                n = len(keep)
+        # Predict. A track whose area went to zero has no box left: drop it. (Its aspect cannot
+        # go to zero first: a matched track's aspect moves between positive measurements.)
+        if n and not kalman.predict(model, state):
+            keep = np.flatnonzero(state[2] > 0)
+            log.debug("dropping %d tracks whose box collapsed", n - keep.size)
+            state = state[:, keep]
+            n = keep.size
 
-        # Associate and correct the matched tracks.
-        n_det = boxes.shape[0]
-        if n and n_det:
-            dets, tracks = match_pairs(iou_matrix(boxes, kalman.x_to_xyxy(x)), self.iou_threshold)
-        else:
-            dets, tracks = [], []
-        matched = [False] * n
+        # Associate and correct the matched tracks. Matched tracks move to the front (in
+        # detection order): the update then works on one slice, and new tracks go at the end.
+        m = 0
         if n_det:
-            z = kalman.xyxy_to_z(boxes)
-        if tracks:
-            x[tracks], P[tracks] = kalman.update(model, x[tracks], P[tracks], z[dets])
-            for t in tracks:
-                matched[t] = True
+            z = kalman.measure(rows)
+            if n:
+                iou = iou_rows(rows, kalman.boxes(state), z[2], state[2])
+                dets, tracks = match_pairs(iou, self.iou_threshold)
+                m = len(tracks)
+            parts = []
+            if m:
+                matched = state.take(tracks, axis=1)
+                kalman.update(model, matched, z.take(dets, axis=1))
+                parts.append(matched)
+                if m < n:
+                    taken = set(tracks)
+                    parts.append(state.take([i for i in range(n) if i not in taken], axis=1))
+            elif n:
+                parts.append(state)
+            if m < n_det:
+                if m:
+                    taken = set(dets)
+                    z = z.take([d for d in range(n_det) if d not in taken], axis=1)
+                k = z.shape[1]
+                born = np.repeat(self._birth, k, axis=1)
+                born[kalman.POS] = z
+                born[ID] = np.arange(self._next_id, self._next_id + k)
+                self._next_id += k
+                born[SEEN] = ts
+                parts.append(born)
+            state = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
-        # Start a track for every detection left over.
-        if len(dets) < n_det:
-            taken = set(dets)
-            new = [d for d in range(n_det) if d not in taken]
-            k = len(new)
-            x0, P0 = kalman.initial_state_z(model, z[new])
-            x = np.concatenate([x, x0]) if n else x0
-            P = np.concatenate([P, P0]) if n else P0
-            ids = ids + list(range(self._next_id, self._next_id + k))
-            self._next_id += k
-            streak = streak + [0] * k
-            seen = seen + [ts] * k
-            missed = missed + [False] * k
-            sticky_ok = sticky_ok + [False] * k
-            matched += [True] * k
+        # Lifecycle: the one place where states change, for all tracks at once. Columns are
+        # [matched (m) | not matched (n - m) | new], so "matched in this step" is two slices.
+        total = state.shape[1]
+        hit = np.zeros(total, dtype=bool)
+        hit[:m] = True
+        hit[n:] = True
+        streak = state[STREAK]
+        streak *= state[WAS_HIT]  # a miss in the previous step breaks the streak
+        streak[:m] += 1.0  # a new track's first detection counts as no hit
+        was_hit = state[WAS_HIT]
+        was_hit[:m] = 1.0
+        was_hit[m:n] = 0.0
+        seen_at = state[SEEN]
+        seen_at[:m] = ts
+        ok = hit if self.warmup and self._steps <= self.min_hits else hit & (streak >= self.min_hits)
+        if self.sticky:
+            np.maximum(state[STICKY], ok, out=state[STICKY])
+        dead = (ts - seen_at) > self.max_age
 
-        # Lifecycle: the one place where states change.
-        min_hits, max_age, sticky = self.min_hits, self.max_age, self.sticky
-        warm = self.warmup and self._steps <= min_hits
-        state: list[int] = []
-        confirmed: list[bool] = []
-        dead = False
-        for i, hit in enumerate(matched):
-            if i < n:  # a miss in the previous step breaks the streak (SORT's hit_streak)
-                if missed[i]:
-                    streak[i] = 0
-                if hit:
-                    streak[i] += 1
-                    seen[i] = ts
-            missed[i] = not hit
-            ok = hit and (warm or streak[i] >= min_hits)
-            if sticky:
-                if ok:
-                    sticky_ok[i] = True
-                code = (CONFIRMED if sticky_ok[i] else TENTATIVE) if hit else LOST
-            else:
-                code = (CONFIRMED if ok else TENTATIVE) if hit else LOST
-            if ts - seen[i] > max_age:
-                code = DELETED
-                dead = True
-            state.append(code)
-            confirmed.append(sticky_ok[i] if sticky else code == CONFIRMED)
-        xyxy = kalman.x_to_xyxy(x)
-        out_ids = ids
-        if dead:
-            keep = [i for i, code in enumerate(state) if code != DELETED]
-            x, P = x[keep], P[keep]
-            ids, streak, seen = _pick(ids, keep), _pick(streak, keep), _pick(seen, keep)
-            missed, sticky_ok = _pick(missed, keep), _pick(sticky_ok, keep)
-        self._x, self._P = x, P
-        self._ids, self._streak, self._seen = ids, streak, seen
-        self._missed, self._sticky_ok = missed, sticky_ok
-        return xyxy, out_ids, matched, state, confirmed
+        table = np.empty((6, total))
+        kalman.boxes(state, table[0:4])
+        table[4:6] = state[ID : STICKY + 1]
+        self._state = state[:, ~dead] if dead.any() else state
+        return table, hit, ok, dead
 
 
 class Sort:
@@ -249,7 +241,7 @@ class Sort:
         )
 
     def update(self, dets: object = None, ts_s: float | None = None) -> F64:
-        boxes = check_boxes("Sort.update dets", np.zeros((0, 5)) if dets is None else dets, 5)
+        rows = box_rows("Sort.update dets", () if dets is None else dets, 5)
         if (ts_s is None) != (self.max_age_s is None):
             raise ValueError(
                 "Sort.update ts_s: expected a timestamp exactly when the tracker was built with "
@@ -257,9 +249,5 @@ class Sort:
             )
         self.frame_count += 1
         ts = float(self.frame_count) if ts_s is None else float(ts_s)
-        xyxy, ids, _, state, _ = self._tracker._step(boxes[:, :4], ts)
-        keep = [i for i, code in enumerate(state) if code == CONFIRMED]
-        out = np.empty((len(keep), 5))
-        out[:, :4] = xyxy[keep]
-        out[:, 4] = [ids[i] for i in keep]
-        return out
+        table, _, ok, _ = self._tracker._step(rows, ts)
+        return table[0:5].T[ok]

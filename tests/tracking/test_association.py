@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartshelf.tracking.association import associate, check_boxes, iou_matrix
+from smartshelf.tracking.association import associate, box_rows, iou_matrix
 
 
 def _b(*rows: list[float]) -> np.ndarray:
@@ -126,7 +126,7 @@ def test_bad_boxes_are_rejected_with_what_was_expected_and_what_arrived(
     rows: object, needle: str
 ) -> None:
     with pytest.raises(ValueError) as err:
-        check_boxes("dets", rows, 5)
+        box_rows("dets", rows, 5)
     text = str(err.value)
     assert text.startswith("dets: expected") and needle in text and "got" in text
 
@@ -134,4 +134,4 @@ def test_bad_boxes_are_rejected_with_what_was_expected_and_what_arrived(
 def test_empty_boxes_of_any_shape_are_accepted() -> None:
     empties: list[object] = [[], np.zeros((0,)), np.zeros((0, 5)), np.zeros((0, 4))]
     for empty in empties:
-        assert check_boxes("dets", empty, 5).shape == (0, 5)
+        assert box_rows("dets", empty, 5).shape == (4, 0)

@@ -1,4 +1,4 @@
-"""The batched Kalman kernels against per-track filterpy, step for step."""
+"""The per-axis batched Kalman kernels against per-track filterpy, step for step."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from smartshelf.tracking import kalman
 
 def _filters_for(boxes: np.ndarray) -> list[KalmanFilter]:
     out = []
-    for z in kalman.xyxy_to_z(boxes):
+    for z in kalman.measure(np.ascontiguousarray(boxes.T)).T:
         kf = kalman.box_filter()
         kf.x[:4, 0] = z
         out.append(kf)
@@ -36,47 +36,78 @@ def test_filterpy_api_is_the_one_the_model_relies_on() -> None:
     assert kf.R.shape == (4, 4) and kf.Q.shape == (7, 7) and kf.F.shape == (7, 7)
 
 
+def _coupled(name: str) -> KalmanFilter:
+    kf = kalman.box_filter()
+    if name == "Q":
+        kf.Q[0, 1] = kf.Q[1, 0] = 0.5  # cx noise correlated with cy noise
+    elif name == "P0":
+        kf.P[2, 3] = kf.P[3, 2] = 1.0  # area correlated with aspect
+    elif name == "F":
+        kf.F[0, 4] = 2.0  # a two-step predict
+    elif name == "H":
+        kf.H = np.eye(4, 7)[[1, 0, 2, 3]]  # cx and cy swapped
+    else:
+        kf.R[0, 0] = 0.0  # a perfect detector: the per-axis gain would divide by zero
+    return kf
+
+
+@pytest.mark.parametrize("name", ["Q", "P0", "F", "H", "R"])
+def test_a_model_the_kernels_do_not_compute_is_refused_by_name(name: str) -> None:
+    """Guards against kernels silently dropping a coupling that a changed box_filter() added."""
+    with pytest.raises(ValueError, match=f"BoxModel {name}"):
+        kalman.BoxModel.from_filter(_coupled(name))
+
+
+def test_transition_is_one_filterpy_predict() -> None:
+    """The 18 x 18 matrix must be filterpy's x = Fx, P = FPF' + Q on a per-axis state."""
+    rng = np.random.default_rng(3)
+    model = kalman.BoxModel.sort()
+    state = kalman.new_tracks(model, kalman.measure(np.array([[10.0], [20.0], [50.0], [90.0]])))
+    state[kalman.VEL] = rng.normal(0, 3, (3, 1))
+    state[kalman.P_ALL] += rng.uniform(0, 2, (10, 1))
+    x, P = kalman.full_state(state)
+    kf = kalman.box_filter()
+    kf.x, kf.P = x[0][:, None].copy(), P[0].copy()
+    kf.predict()
+    kalman.predict(model, state)
+    x2, P2 = kalman.full_state(state)
+    np.testing.assert_allclose(x2[0], kf.x[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(P2[0], kf.P, rtol=1e-12)
+    assert state[kalman.ONE, 0] == 1.0
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
     n=st.integers(1, 12),
-    pattern=st.lists(st.booleans(), min_size=1, max_size=25),
+    steps=st.integers(1, 25),
 )
-def test_batched_predict_update_equal_per_track_filterpy(
-    seed: int, n: int, pattern: list[bool]
-) -> None:
-    """Any predict / (sometimes) update sequence gives filterpy's numbers, all tracks at once."""
+def test_batched_predict_update_equal_per_track_filterpy(seed: int, n: int, steps: int) -> None:
+    """Any predict / update sequence, each track seen or not, gives filterpy's numbers."""
     rng = np.random.default_rng(seed)
     model = kalman.BoxModel.sort()
     xy = rng.uniform(0, 1000, (n, 2))
     boxes = np.hstack([xy, xy + rng.uniform(5, 200, (n, 2))])
-    x, P = kalman.initial_state(model, boxes)
+    state = kalman.new_tracks(model, kalman.measure(np.ascontiguousarray(boxes.T)))
     kfs = _filters_for(boxes)
-    for step, observed in enumerate(pattern):
-        x, P = kalman.predict(model, x, P)
+    for step in range(steps):
+        kalman.predict(model, state)
         for kf in kfs:
             if kf.x[6, 0] + kf.x[2, 0] <= 0:  # SORT's guard, as the reference applies it
                 kf.x[6, 0] = 0.0
             kf.predict()
-        if observed:
-            moved = boxes + step * rng.normal(0, 3, (n, 4)).clip(-5, 5)
-            moved[:, 2:] = np.maximum(moved[:, 2:], moved[:, :2] + 1.0)
-            z = kalman.xyxy_to_z(moved)
-            x, P = kalman.update(model, x, P, z)
-            for kf, zz in zip(kfs, z, strict=True):
-                kf.update(zz)
+        seen = np.flatnonzero(rng.random(n) < 0.7)
+        moved = boxes + step * rng.normal(0, 3, (n, 4)).clip(-5, 5)
+        moved[:, 2:] = np.maximum(moved[:, 2:], moved[:, :2] + 1.0)
+        z = kalman.measure(moved.T)
+        sub = state[:, seen]
+        kalman.update(model, sub, z[:, seen])
+        state[:, seen] = sub
+        for i in seen:
+            kfs[i].update(z[:, i])
+        x, P = kalman.full_state(state)
         np.testing.assert_allclose(x, [kf.x[:, 0] for kf in kfs], rtol=1e-9, atol=1e-6)
         np.testing.assert_allclose(P, [kf.P for kf in kfs], rtol=1e-9, atol=1e-6)
-
-
-def test_update_of_a_subset_leaves_inputs_untouched() -> None:
-    model = kalman.BoxModel.sort()
-    x, P = kalman.initial_state(model, np.array([[0.0, 0.0, 10.0, 20.0]]))
-    x0, P0 = x.copy(), P.copy()
-    kalman.update(model, x, P, np.array([[6.0, 11.0, 200.0, 0.5]]))
-    kalman.predict(model, x, P)
-    np.testing.assert_array_equal(x, x0)
-    np.testing.assert_array_equal(P, P0)
 
 
 @pytest.mark.parametrize(
@@ -85,16 +116,16 @@ def test_update_of_a_subset_leaves_inputs_untouched() -> None:
 )
 def test_box_to_measurement_and_back(box: list[float]) -> None:
     b = np.array([box], dtype=np.float64)
-    z = kalman.xyxy_to_z(b)
+    z = kalman.measure(b.T)
     w, h = box[2] - box[0], box[3] - box[1]
-    np.testing.assert_allclose(z[0], [box[0] + w / 2, box[1] + h / 2, w * h, w / h])
-    np.testing.assert_allclose(kalman.x_to_xyxy(z), b, atol=1e-9)
+    np.testing.assert_allclose(z[:, 0], [box[0] + w / 2, box[1] + h / 2, w * h, w / h])
+    np.testing.assert_allclose(kalman.boxes(z).T, b, atol=1e-9)
 
 
 def test_shrinking_box_stops_at_zero_velocity_instead_of_collapsing() -> None:
     model = kalman.BoxModel.sort()
-    x, P = kalman.initial_state(model, np.array([[0.0, 0.0, 10.0, 10.0]]))
-    x[0, 6] = -150.0  # area 100 would go to -50 in one step
-    x2, _ = kalman.predict(model, x, P)
-    assert x2[0, 2] == pytest.approx(100.0)
-    assert x2[0, 6] == 0.0
+    state = kalman.new_tracks(model, kalman.measure(np.array([[0.0], [0.0], [10.0], [10.0]])))
+    state[6, 0] = -150.0  # area 100 would go to -50 in one step
+    kalman.predict(model, state)
+    assert state[2, 0] == pytest.approx(100.0)
+    assert state[6, 0] == 0.0

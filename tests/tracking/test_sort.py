@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,22 @@ def test_two_detections_on_one_track_start_a_new_track_for_the_weaker() -> None:
     assert table.track_id.tolist() == [1, 2]
     np.testing.assert_allclose(table.xyxy[1], [4.0, 0, 14, 10])  # the new track is the weaker
     assert table.matched.tolist() == [True, True]
+
+
+@pytest.mark.parametrize("empty_box", [[50.0, 0, 50, 40], [50.0, 20, 70, 20], [50.0, 20, 50, 20]])
+def test_an_empty_box_starts_a_track_that_goes_without_harming_the_others(
+    empty_box: list[float],
+) -> None:
+    """Guards against a zero-size box's infinite or NaN aspect leaking into the other tracks
+    (one matrix product steps them all) or raising numpy warnings."""
+    t = BoxTracker(max_age=5, min_hits=0, iou_threshold=0.3)
+    real = [0.0, 0, 20, 40]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t.step(np.array([real, empty_box]), 0.0)
+        table = t.step(np.array([real]), 1.0)
+    assert table.track_id.tolist() == [1]
+    np.testing.assert_allclose(table.xyxy[0], real, atol=1e-6)
 
 
 def test_ids_are_counted_per_instance() -> None:
@@ -203,7 +220,7 @@ def test_tracker_boxes_equal_per_track_filterpy_through_misses_and_births() -> N
             kf.predict()
         table = t.step(boxes, float(step))
         for o, box in zip(present, boxes, strict=True):  # new tracks get ids in detection order
-            z = kalman.xyxy_to_z(box[None])[0]
+            z = kalman.measure(box[:, None])[:, 0]
             if owner.get(o) in filters:
                 filters[owner[o]].update(z)
             else:
@@ -215,7 +232,7 @@ def test_tracker_boxes_equal_per_track_filterpy_through_misses_and_births() -> N
         rows = zip(table.track_id.tolist(), table.xyxy, table.state.tolist(), strict=True)
         for tid, xyxy, state in rows:
             kf = filters[tid]
-            want = kalman.x_to_xyxy(kf.x[:, 0][None])[0]
+            want = kalman.boxes(kf.x)[:, 0]
             np.testing.assert_allclose(xyxy, want, rtol=1e-9, atol=1e-6, err_msg=f"{step} {tid}")
             if state == DELETED:
                 del filters[tid]
