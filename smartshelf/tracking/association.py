@@ -53,31 +53,37 @@ def box_areas(xyxy: F64) -> F64:
     return (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
 
 
+_SIGNS = np.array([[1.0], [1.0], [-1.0], [-1.0]])
+
+
+def signed_rows(rows: F64) -> F64:
+    """Box rows x1, y1, x2, y2 (4, N) -> x1, y1, -x2, -y2, the form `iou_rows` takes. Pure."""
+    return rows * _SIGNS
+
+
 def iou_matrix(a: F64, b: F64) -> F64:
     """IoU of every box in a (N, 4) with every box in b (M, 4), xyxy: (N, M). Pure.
 
     Boxes with no area overlap nothing: their IoU is 0 (not NaN).
     """
-    return iou_rows(a.T, b.T, box_areas(a), box_areas(b))
+    # A positive floor under b's areas keeps 0 / 0 (two empty boxes) out of `iou_rows`.
+    area_b = np.maximum(box_areas(b), _TINY)
+    return iou_rows(signed_rows(a.T), signed_rows(b.T), box_areas(a), area_b)
 
 
 def iou_rows(a: F64, b: F64, area_a: F64, area_b: F64) -> F64:
-    """`iou_matrix` for boxes given as rows x1, y1, x2, y2: a (4, N), b (4, M), and their areas.
+    """`iou_matrix` for boxes as signed rows x1, y1, -x2, -y2: a (4, N), b (4, M), and their areas.
 
-    For callers that already hold boxes in rows and know the areas (the tracker: a detection's
-    area is its measurement, a track's is its state). Pure.
+    In that form one elementwise maximum of two boxes is their intersection (its x1, y1,
+    -x2, -y2); the tracker holds boxes so, and knows their areas (a detection's is its
+    measurement, a track's is its state). Every area in `area_b` must be > 0. Pure.
     """
-    a, b = a[:, :, None], b[:, None, :]
-    lo = np.maximum(a[0:2], b[0:2])
-    hi = np.minimum(a[2:4], b[2:4])
-    hi -= lo
-    np.maximum(hi, 0.0, out=hi)
-    inter = np.multiply(hi[0], hi[1], out=lo[0])
-    union = np.add.outer(area_a, area_b)
-    union -= inter
-    # union >= inter >= 0, and union is 0 only where inter is: dividing by at least the
-    # smallest normal float turns 0/0 into 0 without a branch or an errstate block.
-    np.maximum(union, _TINY, out=union)
+    inter_box = np.maximum(a[:, :, None], b[:, None, :])  # (4, N, M)
+    wh = np.add(inter_box[0:2], inter_box[2:4])  # minus the width and height of the intersection
+    np.minimum(wh, 0.0, out=wh)
+    inter = np.multiply(wh[0], wh[1])
+    union = area_a[:, None] + area_b
+    union -= inter  # >= area_b > 0
     inter /= union
     return inter
 
@@ -99,8 +105,10 @@ def match_pairs(iou: F64, threshold: float) -> tuple[list[int], list[int]]:
     rows, cols = r.tolist(), c.tolist()
     if len(set(rows)) == len(rows) and len(set(cols)) == len(cols):
         return rows, cols
-    r, c = linear_sum_assignment(np.where(ok, iou, 0.0), maximize=True)
-    keep = ok[r, c]
+    cost = np.where(ok, iou, 0.0)
+    np.negative(cost, out=cost)  # maximise the total IoU of admissible pairs
+    r, c = linear_sum_assignment(cost)
+    keep = cost[r, c] < 0.0  # drop forbidden pairs the assignment was free to make
     return r[keep].tolist(), c[keep].tolist()
 
 

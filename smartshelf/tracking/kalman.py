@@ -37,6 +37,7 @@ P_ALL = slice(7, 17)
 _BY_AXIS = np.array([0, 1, 2, 3, 0, 1, 2])  # the axis of each of rows 0-6 (and of rows 7-13)
 ONE = 17  # always 1.0: carries Q into the one matrix product that is a predict step
 KF_ROWS = 18
+_AREA, _AREA_VEL = 2, 6
 
 
 def box_filter() -> KalmanFilter:
@@ -167,46 +168,50 @@ class BoxModel:
         return cls.from_filter(box_filter())
 
 
+# Box corners x1, y1, x2, y2 and centre-size cx, cy, w, h are linear in each other: one matrix
+# product converts all boxes. SIGNED_CORNERS gives x1, y1, -x2, -y2, the form in which one
+# elementwise maximum of two boxes is their intersection (see `association.iou_rows`).
+def _constant(rows: list[list[float]]) -> F64:
+    arr = np.array(rows, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+_TO_CENTRE = _constant([[0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [-1, 0, 1, 0], [0, -1, 0, 1]])
+CORNERS = _constant([[1, 0, -0.5, 0], [0, 1, 0, -0.5], [1, 0, 0.5, 0], [0, 1, 0, 0.5]])
+SIGNED_CORNERS = _constant([[1, 0, -0.5, 0], [0, 1, 0, -0.5], [-1, 0, -0.5, 0], [0, -1, 0, -0.5]])
+
+
 def measure(rows: F64) -> F64:
     """(4, N) boxes as rows x1, y1, x2, y2 -> (4, N) measurements, rows cx, cy, area, aspect.
 
-    Boxes must be finite with x1 <= x2, y1 <= y2 (see `association.box_rows`). Pure.
+    Boxes must be finite with x1 <= x2, y1 <= y2 (see `association.box_rows`). An empty box
+    (no width or no height) measures area 0 and aspect 0. Pure.
     """
-    z = np.empty((DIM_Z, rows.shape[1]))
-    c = np.add(rows[0:2], rows[2:4], out=z[0:2])
-    c *= 0.5
-    w, h = rows[2:4] - rows[0:2]
-    np.multiply(w, h, out=z[2])
-    if np.minimum.reduce(h) > 0.0:
-        np.divide(w, h, out=z[3])
-    else:  # a box with no height has no shape: aspect 0 keeps inf and NaN out of the state
-        z[3] = 0.0
-        np.divide(w, h, out=z[3], where=h > 0.0)
+    z = _TO_CENTRE @ rows  # cx, cy, w, h
+    w, h = z[2], z[3]
+    area = w * h
+    if np.minimum.reduce(area) > 0.0:
+        np.divide(w, h, out=h)
+    else:  # no inf or NaN aspect from an empty box
+        np.divide(w, h, out=h, where=area > 0.0)
+        h[area <= 0.0] = 0.0
+    z[2] = area
     return z
 
 
-def boxes(state: F64, out: F64 | None = None) -> F64:
-    """(4, N) rows x1, y1, x2, y2 of the boxes of a state block (>= 4 rows), into `out` if given.
+def boxes(state: F64, corners: F64 = CORNERS, out: F64 | None = None) -> F64:
+    """(4, N) corner rows of the boxes of a state block (>= 4 rows), into `out` if given.
 
-    NaN where area * aspect < 0 (a collapsed box). Pure (apart from `out`).
+    `corners` picks the form: `CORNERS` (x1, y1, x2, y2) or `SIGNED_CORNERS`. Every column
+    must have area > 0 and aspect > 0 (as a tracker's tracks do). Pure (apart from `out`).
     """
-    n = state.shape[1]
-    half = np.empty((2, n))
-    s = state[2]
-    w = np.multiply(s, state[3], out=half[0])
-    if n and np.minimum.reduce(w) > 0.0:  # the usual case: no warnings to silence
-        np.sqrt(w, out=w)
-        np.divide(s, w, out=half[1])
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            np.sqrt(w, out=w)
-            np.divide(s, w, out=half[1])
-    half *= 0.5
-    if out is None:
-        out = np.empty((4, n))
-    np.subtract(state[0:2], half, out=out[0:2])
-    np.add(state[0:2], half, out=out[2:4])
-    return out
+    cwh = np.empty((4, state.shape[1]))
+    cwh[0:2] = state[0:2]
+    w = np.multiply(state[2], state[3], out=cwh[2])
+    np.sqrt(w, out=w)
+    np.divide(state[2], w, out=cwh[3])
+    return np.matmul(corners, cwh, out=out)
 
 
 def new_tracks(model: BoxModel, z: F64, rows: int = KF_ROWS) -> F64:
@@ -218,21 +223,28 @@ def new_tracks(model: BoxModel, z: F64, rows: int = KF_ROWS) -> F64:
     return state
 
 
-def predict(model: BoxModel, state: F64) -> bool:
-    """One step for every column of a state block, in place: x = F x, P = F P F' + Q.
+def transition(model: BoxModel, rows: int = KF_ROWS) -> F64:
+    """`model.transition` for a state block of `rows` rows: rows from KF_ROWS on carry over."""
+    t = np.eye(rows)
+    t[0:KF_ROWS, 0:KF_ROWS] = model.transition
+    t.setflags(write=False)
+    return t
 
-    Like SORT, an area velocity that would drive the area to or below zero is dropped (the
-    area then stays where it was), so a shrinking box stops shrinking instead of collapsing.
-    Returns False when some box has no area even so (a track started from an empty box).
+
+def predict(transition: F64, state: F64) -> F64:
+    """One step for every column of a state block: x = F x, P = F P F' + Q. Pure.
+
+    `transition` comes from `transition()` for the block's number of rows. Like SORT, an area
+    velocity that would drive the area to or below zero is dropped (the area then stays where
+    it was), so a shrinking box stops shrinking instead of collapsing: a positive area stays
+    positive.
     """
-    kf = state[0:KF_ROWS]
-    kf[...] = model.transition @ kf
-    if np.minimum.reduce(kf[2]) > 0.0:
-        return True
-    gone = ~(kf[2] > 0.0)
-    kf[2, gone] -= kf[6, gone]
-    kf[6, gone] = 0.0
-    return bool(np.minimum.reduce(kf[2]) > 0.0)
+    new = transition @ state
+    if not np.minimum.reduce(new[_AREA]) > 0.0:
+        gone = ~(new[_AREA] > 0.0)
+        new[_AREA, gone] = state[_AREA, gone]
+        new[_AREA_VEL, gone] = 0.0
+    return new
 
 
 def update(model: BoxModel, state: F64, z: F64) -> None:

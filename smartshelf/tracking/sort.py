@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartshelf.tracking import kalman
-from smartshelf.tracking.association import F64, I64, box_rows, iou_rows, match_pairs
+from smartshelf.tracking.association import F64, I64, box_rows, iou_rows, match_pairs, signed_rows
 from smartshelf.types import TrackState
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,10 @@ TENTATIVE, CONFIRMED, LOST, DELETED = range(4)
 
 # The tracker's own rows below the Kalman rows of its state block (one column per track):
 # stepping, dropping and appending tracks then moves one array, not one list per field.
-ID, STICKY, STREAK, SEEN, WAS_HIT = range(kalman.KF_ROWS, kalman.KF_ROWS + 5)
-ROWS = WAS_HIT + 1
-# STICKY: 1.0 once confirmed, in sticky mode; STREAK: matches in a row since the track last
-# missed (SORT's hit_streak); SEEN: clock time of the last match (or of the start); WAS_HIT: 1.0
-# if matched in the previous step.
+ID, STICKY, STREAK, SEEN = range(kalman.KF_ROWS, kalman.KF_ROWS + 4)
+ROWS = SEEN + 1
+# STICKY: 1.0 once confirmed, in sticky mode; STREAK: matches in a row (SORT's hit_streak; a
+# miss sets it to 0); SEEN: clock time of the last match (or of the start).
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -102,7 +101,7 @@ class BoxTracker:
         self._state = np.zeros((ROWS, 0))
         # One new track's column, less its box, id and start time.
         self._birth = kalman.new_tracks(self.model, np.zeros((kalman.DIM_Z, 1)), ROWS)
-        self._birth[WAS_HIT] = 1.0
+        self._transition = kalman.transition(self.model, ROWS)
 
     def __len__(self) -> int:
         return int(self._state.shape[1])
@@ -113,14 +112,19 @@ class BoxTracker:
         `ts` must not go backwards. Call once per frame, with an empty array when nothing was
         detected.
         """
-        table, hit, ok, dead = self._step(np.ascontiguousarray(boxes.T), ts)
+        table, m, n, ok, dead_old = self._step(np.ascontiguousarray(boxes.T), ts)
+        total = table.shape[1]
+        hit = np.zeros(total, dtype=bool)
+        hit[:m] = True
+        hit[n:] = True
         if self.sticky:
             confirmed = table[5] > 0.0
             code = np.where(hit, confirmed, LOST)
         else:
             confirmed = ok
             code = np.where(hit, ok, LOST)
-        code[dead] = DELETED
+        if dead_old is not None:
+            code[m:n][dead_old] = DELETED
         return TrackTable(
             xyxy=np.ascontiguousarray(table[0:4].T),
             track_id=table[4].astype(np.int64),
@@ -129,10 +133,13 @@ class BoxTracker:
             confirmed=confirmed,
         )
 
-    def _step(self, rows: F64, ts: float) -> tuple[F64, BoolArray, BoolArray, BoolArray]:
-        """`step` for detections as contiguous rows x1, y1, x2, y2 (4, D). Returns, per track:
-        rows x1, y1, x2, y2, id, sticky-confirmed (6, N); matched in this step; confirmed in this
-        step (before stickiness); deleted in this step.
+    def _step(self, rows: F64, ts: float) -> tuple[F64, int, int, BoolArray, BoolArray | None]:
+        """`step` for detections as contiguous rows x1, y1, x2, y2 (4, D).
+
+        Returns the tracks as rows x1, y1, x2, y2, id, sticky-confirmed (6, N) in columns
+        [matched in this step (m) | not matched (up to n) | new], then m, n, which tracks are
+        confirmed in this step (before stickiness), and which of the not matched ones were
+        deleted (None if none were).
         """
         if not math.isfinite(ts):
             raise ValueError(f"ts: expected a finite time, got {ts}")
@@ -145,13 +152,11 @@ class BoxTracker:
         n = state.shape[1]
         n_det = rows.shape[1]
 
-        # Predict. A track whose area went to zero has no box left: drop it. (Its aspect cannot
-        # go to zero first: a matched track's aspect moves between positive measurements.)
-        if n and not kalman.predict(model, state):
-            keep = np.flatnonzero(state[2] > 0)
-            log.debug("dropping %d tracks whose box collapsed", n - keep.size)
-            state = state[:, keep]
-            n = keep.size
+        # Predict. Every track keeps a box with area and aspect > 0: a track starts only from a
+        # box with an area, the area never shrinks to zero, and an update moves the area and
+        # aspect between positive values.
+        if n:
+            state = kalman.predict(self._transition, state)
 
         # Associate and correct the matched tracks. Matched tracks move to the front (in
         # detection order): the update then works on one slice, and new tracks go at the end.
@@ -159,7 +164,8 @@ class BoxTracker:
         if n_det:
             z = kalman.measure(rows)
             if n:
-                iou = iou_rows(rows, kalman.boxes(state), z[2], state[2])
+                tracks_signed = kalman.boxes(state, kalman.SIGNED_CORNERS)
+                iou = iou_rows(signed_rows(rows), tracks_signed, z[2], state[2])
                 dets, tracks = match_pairs(iou, self.iou_threshold)
                 m = len(tracks)
             parts = []
@@ -176,39 +182,50 @@ class BoxTracker:
                 if m:
                     taken = set(dets)
                     z = z.take([d for d in range(n_det) if d not in taken], axis=1)
+                if not np.minimum.reduce(z[2]) > 0.0:  # an empty box overlaps nothing: no track
+                    z = z[:, z[2] > 0.0]
                 k = z.shape[1]
-                born = np.repeat(self._birth, k, axis=1)
-                born[kalman.POS] = z
-                born[ID] = np.arange(self._next_id, self._next_id + k)
-                self._next_id += k
-                born[SEEN] = ts
-                parts.append(born)
-            state = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+                if k:
+                    born = np.repeat(self._birth, k, axis=1)
+                    born[kalman.POS] = z
+                    born[ID] = np.arange(self._next_id, self._next_id + k)
+                    self._next_id += k
+                    born[SEEN] = ts
+                    parts.append(born)
+            if parts:
+                state = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
         # Lifecycle: the one place where states change, for all tracks at once. Columns are
         # [matched (m) | not matched (n - m) | new], so "matched in this step" is two slices.
         total = state.shape[1]
-        hit = np.zeros(total, dtype=bool)
-        hit[:m] = True
-        hit[n:] = True
         streak = state[STREAK]
-        streak *= state[WAS_HIT]  # a miss in the previous step breaks the streak
         streak[:m] += 1.0  # a new track's first detection counts as no hit
-        was_hit = state[WAS_HIT]
-        was_hit[:m] = 1.0
-        was_hit[m:n] = 0.0
+        streak[m:n] = 0.0
         seen_at = state[SEEN]
         seen_at[:m] = ts
-        ok = hit if self.warmup and self._steps <= self.min_hits else hit & (streak >= self.min_hits)
+        if (self.warmup and self._steps <= self.min_hits) or self.min_hits == 0:
+            ok = np.zeros(total, dtype=bool)
+            ok[:m] = True
+            ok[n:] = True
+        else:  # tracks not matched in this step have a streak of 0, and so do new ones
+            ok = streak >= self.min_hits
         if self.sticky:
             np.maximum(state[STICKY], ok, out=state[STICKY])
-        dead = (ts - seen_at) > self.max_age
 
         table = np.empty((6, total))
-        kalman.boxes(state, table[0:4])
+        kalman.boxes(state, out=table[0:4])
         table[4:6] = state[ID : STICKY + 1]
-        self._state = state[:, ~dead] if dead.any() else state
-        return table, hit, ok, dead
+        dead_old = None
+        if m < n:
+            dead_old = (ts - seen_at[m:n]) > self.max_age
+            if dead_old.any():
+                keep = np.ones(total, dtype=bool)
+                keep[m:n] = ~dead_old
+                state = state[:, keep]
+            else:
+                dead_old = None
+        self._state = state
+        return table, m, n, ok, dead_old
 
 
 class Sort:
@@ -249,5 +266,5 @@ class Sort:
             )
         self.frame_count += 1
         ts = float(self.frame_count) if ts_s is None else float(ts_s)
-        table, _, ok, _ = self._tracker._step(rows, ts)
+        table, _, _, ok, _ = self._tracker._step(rows, ts)
         return table[0:5].T[ok]

@@ -59,17 +59,19 @@ def test_a_model_the_kernels_do_not_compute_is_refused_by_name(name: str) -> Non
 
 
 def test_transition_is_one_filterpy_predict() -> None:
-    """The 18 x 18 matrix must be filterpy's x = Fx, P = FPF' + Q on a per-axis state."""
+    """The transition matrix must be filterpy's x = Fx, P = FPF' + Q on a per-axis state."""
     rng = np.random.default_rng(3)
     model = kalman.BoxModel.sort()
     state = kalman.new_tracks(model, kalman.measure(np.array([[10.0], [20.0], [50.0], [90.0]])))
     state[kalman.VEL] = rng.normal(0, 3, (3, 1))
-    state[kalman.P_ALL] += rng.uniform(0, 2, (10, 1))
+    state[kalman.P_PP] += rng.uniform(0, 2, (4, 1))
+    state[kalman.P_PV] = rng.uniform(-1, 1, (3, 1))
+    state[kalman.P_VV] += rng.uniform(0, 2, (3, 1))
     x, P = kalman.full_state(state)
     kf = kalman.box_filter()
     kf.x, kf.P = x[0][:, None].copy(), P[0].copy()
     kf.predict()
-    kalman.predict(model, state)
+    state = kalman.predict(kalman.transition(model), state)
     x2, P2 = kalman.full_state(state)
     np.testing.assert_allclose(x2[0], kf.x[:, 0], rtol=1e-12)
     np.testing.assert_allclose(P2[0], kf.P, rtol=1e-12)
@@ -91,7 +93,7 @@ def test_batched_predict_update_equal_per_track_filterpy(seed: int, n: int, step
     state = kalman.new_tracks(model, kalman.measure(np.ascontiguousarray(boxes.T)))
     kfs = _filters_for(boxes)
     for step in range(steps):
-        kalman.predict(model, state)
+        state = kalman.predict(kalman.transition(model), state)
         for kf in kfs:
             if kf.x[6, 0] + kf.x[2, 0] <= 0:  # SORT's guard, as the reference applies it
                 kf.x[6, 0] = 0.0
@@ -126,6 +128,6 @@ def test_shrinking_box_stops_at_zero_velocity_instead_of_collapsing() -> None:
     model = kalman.BoxModel.sort()
     state = kalman.new_tracks(model, kalman.measure(np.array([[0.0], [0.0], [10.0], [10.0]])))
     state[6, 0] = -150.0  # area 100 would go to -50 in one step
-    kalman.predict(model, state)
+    state = kalman.predict(kalman.transition(model), state)
     assert state[2, 0] == pytest.approx(100.0)
     assert state[6, 0] == 0.0
