@@ -22,6 +22,7 @@ import numpy.typing as npt
 from smartshelf.config import CameraConfig
 from smartshelf.errors import UserError
 from smartshelf.sources import EndOfStream, open_source, redact_url
+from smartshelf.sources.replay import timestamps_path
 from smartshelf.types import Frame
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,6 @@ class RecordStats:
     skipped: int  # frames left out to keep to a requested fps
     reconnects: int
     interrupted: bool  # stopped by Ctrl-C or the stop event rather than by duration or file end
-
-
-def timestamps_path(out: Path) -> Path:
-    """`clip.mp4` -> `clip.mp4.timestamps.json`. Pure."""
-    return out.with_name(out.name + ".timestamps.json")
 
 
 def measured_fps(ts_s: list[float]) -> float:

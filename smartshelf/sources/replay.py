@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,15 +23,47 @@ log = logging.getLogger(__name__)
 MAX_CORRUPT_RUN = 25
 
 
+def timestamps_path(video: Path) -> Path:
+    """`clip.mp4` -> `clip.mp4.timestamps.json`, the frame times `smartshelf record` keeps. Pure."""
+    return video.with_name(video.name + ".timestamps.json")
+
+
+def load_timestamps(path: Path) -> tuple[list[float], float]:
+    """The stream times (s) of every frame and the wall time of the first, from a sidecar.
+
+    Raises UserError naming the file and what is wrong with it.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: not a readable timestamps file ({e})") from None
+    ts = data.get("ts_s") if isinstance(data, dict) else None
+    if not isinstance(ts, list) or not ts:
+        raise UserError(f"{path}: ts_s: expected a non-empty list of frame times, got {ts!r}"[:300])
+    if not all(isinstance(t, (int, float)) and math.isfinite(t) for t in ts):
+        raise UserError(f"{path}: ts_s: expected finite numbers only")
+    back = next((i for i in range(1, len(ts)) if ts[i] < ts[i - 1]), None)
+    if back is not None:
+        raise UserError(f"{path}: ts_s: time goes backwards at frame {back} "
+                        f"({ts[back - 1]} then {ts[back]})")
+    epoch = data.get("epoch_s", 0.0)
+    if not isinstance(epoch, (int, float)) or not math.isfinite(epoch):
+        raise UserError(f"{path}: epoch_s: expected a number of seconds, got {epoch!r}")
+    return [float(t) for t in ts], float(epoch)
+
+
 class ReplayFileSource:
     """Decodes a file frame by frame: no thread, no drops, `ts_s = index / fps`.
 
     The times come from the frame index and the container's declared rate, never the wall clock,
-    so the same file always gives the same times (and the same events). `epoch_s` (default 0.0,
-    so events print 1970-based ISO times) is the wall time of ts 0.
+    so the same file always gives the same times (and the same events). A file that `smartshelf
+    record` made has its frames' real stream times beside it (`timestamps_path`): those are used
+    instead, so a replay sees the live camera's uneven timing, and its events the live times.
+    `epoch_s` is the wall time of ts 0: the sidecar's when not given, else 0.0 (events then
+    print 1970-based ISO times).
     """
 
-    def __init__(self, camera: CameraConfig, *, epoch_s: float = 0.0) -> None:
+    def __init__(self, camera: CameraConfig, *, epoch_s: float | None = None) -> None:
         if not is_file(camera.source):
             raise UserError(f"camera {camera.name}: replay needs a video file, "
                             f"got {redact_url(camera.source)}")
@@ -41,7 +76,18 @@ class ReplayFileSource:
             raise UserError(f"{self._path}: cannot open the video (missing, or not a format OpenCV "
                             "can decode)")
         self._fps = container_fps(self._cap)
-        self._epoch_s = epoch_s
+        self._times: list[float] | None = None
+        side = timestamps_path(Path(self._path))
+        if side.is_file():
+            self._times, side_epoch_s = load_timestamps(side)
+            declared = self.frame_count()
+            if declared and declared != len(self._times):
+                self._cap.release()
+                raise UserError(f"{side}: {len(self._times)} frame times for a video of {declared} "
+                                "frames (remove or fix the file to replay at the declared rate)")
+            epoch_s = side_epoch_s if epoch_s is None else epoch_s
+            log.info("%s: frame times from %s", self._path, side, extra={"camera": self.camera})
+        self._epoch_s = 0.0 if epoch_s is None else epoch_s
         self._index = 0
         self.stats.connected = True
         if not self._fps:
@@ -81,7 +127,13 @@ class ReplayFileSource:
                 if corrupt_run >= MAX_CORRUPT_RUN:
                     raise EndOfStream(self._path)
                 continue
-            ts = index / self._fps if self._fps else pos_ms / 1000.0
+            if self._times is not None:
+                if index >= len(self._times):
+                    raise UserError(f"{timestamps_path(Path(self._path))}: no time for frame {index} "
+                                    f"(it has {len(self._times)})")
+                ts = self._times[index]
+            else:
+                ts = index / self._fps if self._fps else pos_ms / 1000.0
             self.stats.frames_read += 1
             self.stats.last_frame_ts_s = ts
             return Frame(self.camera, index, ts, np.ascontiguousarray(image), self._epoch_s)

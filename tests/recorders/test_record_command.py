@@ -11,7 +11,10 @@ import pytest
 
 from smartshelf.config import CameraConfig
 from smartshelf.errors import UserError
-from smartshelf.recorders.record import measured_fps, record, timestamps_path
+from smartshelf.recorders.record import measured_fps, record
+from smartshelf.sources import ReplayFileSource
+from smartshelf.sources import frames as read_frames
+from smartshelf.sources.replay import timestamps_path
 
 # The grey levels the conftest MJPEG server cycles through ((i * 23) % 200 + 20, i < 10).
 STREAM_LEVELS = np.array([(i * 23) % 200 + 20 for i in range(10)], np.float64)
@@ -47,6 +50,13 @@ def test_record_a_live_mjpeg_stream_for_a_duration(mjpeg_server, tmp_path, read_
     assert all(s >= 1 for s in steps), steps  # never the same frame twice, never backwards
     assert steps.count(1) >= 0.5 * len(steps), steps  # mostly consecutive: few frames lost
     assert stats.skipped == 0 and not stats.interrupted
+    # a replay of the recording runs on the times the stream had, not index / declared fps
+    source = ReplayFileSource(CameraConfig("cam", str(stats.path)))
+    replayed = list(read_frames(source, timeout_s=1.0))
+    source.close()
+    assert [f.ts_s for f in replayed] == ts
+    side = json.loads(timestamps_path(stats.path).read_text())
+    assert {f.epoch_s for f in replayed} == {side["epoch_s"]}
 
 
 def test_record_keeps_to_a_requested_fps(mjpeg_server, tmp_path, read_video):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from smartshelf.config import CameraConfig
 from smartshelf.errors import UserError
 from smartshelf.sources import EndOfStream, ReplayFileSource, open_source
+from smartshelf.sources.replay import timestamps_path
 
 
 def read_all(source: ReplayFileSource) -> list:
@@ -92,3 +94,53 @@ def test_replay_refuses_a_stream_and_hides_its_password() -> None:
 def test_unknown_mode_is_rejected(video_factory: Callable[..., Path]) -> None:
     with pytest.raises(ValueError, match="'replay' or 'live'"):
         open_source(CameraConfig("a", str(video_factory(n=1))), mode="fast")
+
+
+def write_sidecar(video: Path, ts_s: object, epoch_s: object = 1.7e9) -> Path:
+    side = timestamps_path(video)
+    side.write_text(json.dumps({"video": video.name, "fps": 10.0, "epoch_s": epoch_s, "ts_s": ts_s}))
+    return side
+
+
+def test_a_recordings_own_frame_times_replace_index_over_fps(
+        video_factory: Callable[..., Path]) -> None:
+    """Guards against replaying a live recording at its nominal rate: a camera that lost frames
+    or slowed down must replay with the times the daemon saw, and the events with the live
+    wall-clock times."""
+    path = video_factory(n=5, fps=10.0)
+    times = [0.0, 0.1, 0.25, 0.9, 1.0]  # uneven: a stall between frames 2 and 3
+    write_sidecar(path, times, epoch_s=1.7e9)
+    source = open_source(CameraConfig("a", str(path)), mode="replay")
+    frames = read_all(source)
+    source.close()
+    assert [f.ts_s for f in frames] == times
+    assert {f.epoch_s for f in frames} == {1.7e9}
+    given = ReplayFileSource(CameraConfig("a", str(path)), epoch_s=5.0)  # an explicit epoch wins
+    assert given.read().epoch_s == 5.0
+    given.close()
+
+
+@pytest.mark.parametrize(
+    ("ts_s", "epoch_s", "message"),
+    [
+        ([0.0, 0.1, 0.2], 0.0, "3 frame times for a video of 5 frames"),
+        ([0.0, 0.1, 0.3, 0.2, 0.4], 0.0, "time goes backwards at frame 3"),
+        ([0.0, 0.1, None, 0.3, 0.4], 0.0, "finite numbers"),
+        ("0.0 0.1", 0.0, "ts_s: expected a non-empty list"),
+        ([0.0, 0.1, 0.2, 0.3, 0.4], "yesterday", "epoch_s: expected a number"),
+    ],
+)
+def test_a_bad_timestamps_file_is_refused_by_name(video_factory: Callable[..., Path], ts_s: object,
+                                                   epoch_s: object, message: str) -> None:
+    path = video_factory(n=5, fps=10.0)
+    side = write_sidecar(path, ts_s, epoch_s)
+    with pytest.raises(UserError, match=message) as err:
+        ReplayFileSource(CameraConfig("a", str(path)))
+    assert str(side) in str(err.value)
+
+
+def test_an_unreadable_timestamps_file_is_refused_by_name(video_factory: Callable[..., Path]) -> None:
+    path = video_factory(n=3, fps=10.0)
+    timestamps_path(path).write_text("{not json")
+    with pytest.raises(UserError, match="not a readable timestamps file"):
+        ReplayFileSource(CameraConfig("a", str(path)))
