@@ -15,26 +15,42 @@ I64 = npt.NDArray[np.int64]
 _TINY = float(np.finfo(np.float64).tiny)
 
 
+# Detection rows from box corners x1, y1, x2, y2 in one matrix product: centre and size
+# (cx, cy, w, h) for the Kalman measurement, and signed corners (x1, y1, -x2, -y2) for `iou_rows`.
+_DETECTION_ROWS = np.array(
+    [
+        [0.5, 0, 0.5, 0],
+        [0, 0.5, 0, 0.5],
+        [-1, 0, 1, 0],
+        [0, -1, 0, 1],
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, -1, 0],
+        [0, 0, 0, -1],
+    ]
+)
+CENTRE_SIZE, SIGNED = slice(0, 4), slice(4, 8)
+
+
 def box_rows(name: str, boxes: object, columns: int = 4) -> F64:
-    """The xyxy of `boxes`, an (N, columns) array whose first four columns are xyxy, as
-    contiguous float64 rows x1, y1, x2, y2 (4, N).
+    """`boxes`, an (N, columns) array whose first four columns are xyxy, checked and turned into
+    rows (8, N): cx, cy, w, h (`CENTRE_SIZE`), then x1, y1, -x2, -y2 (`SIGNED`).
 
     Raises ValueError naming `name`, what was expected and what arrived: a wrong shape,
     NaN / inf anywhere, or a box with x2 < x1 or y2 < y1. Zero-size boxes are allowed (they
-    overlap nothing). An empty input of any shape gives (4, 0).
+    overlap nothing). An empty input of any shape gives (8, 0).
     """
     arr = np.asarray(boxes, dtype=np.float64)
     if arr.size == 0:
-        return np.zeros((4, 0))
+        return np.zeros((8, 0))
     if arr.ndim != 2 or arr.shape[1] != columns:
         raise ValueError(f"{name}: expected an (N, {columns}) array, got shape {arr.shape}")
-    rows = np.ascontiguousarray(arr.T[0:4])
-    # Called once per frame: two whole-array checks, and the row-by-row search only on failure.
-    # A comparison with NaN is False, so the first check also fails on NaN corners.
-    if np.logical_and.reduce(rows[2:4] >= rows[0:2], axis=None) and math.isfinite(
-        np.add.reduce(arr, axis=None)
-    ):
-        return rows
+    # Called once per frame: two whole-array checks (all finite, no negative size), and the
+    # row-by-row search only on failure.
+    if math.isfinite(np.add.reduce(arr, axis=None)):
+        rows = _DETECTION_ROWS @ arr.T[0:4]
+        if np.minimum.reduce(rows[2:4], axis=None) >= 0.0:
+            return rows
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
@@ -45,7 +61,7 @@ def box_rows(name: str, boxes: object, columns: int = 4) -> F64:
         raise ValueError(
             f"{name}: expected x1 <= x2 and y1 <= y2 (xyxy), got row {row} = {arr[row].tolist()}"
         )
-    return rows  # finite boxes whose sum overflowed to inf
+    return _DETECTION_ROWS @ arr.T[0:4]  # finite boxes whose sum overflowed to inf
 
 
 def box_areas(xyxy: F64) -> F64:
@@ -66,9 +82,9 @@ def iou_matrix(a: F64, b: F64) -> F64:
 
     Boxes with no area overlap nothing: their IoU is 0 (not NaN).
     """
-    # A positive floor under b's areas keeps 0 / 0 (two empty boxes) out of `iou_rows`.
-    area_b = np.maximum(box_areas(b), _TINY)
-    return iou_rows(signed_rows(a.T), signed_rows(b.T), box_areas(a), area_b)
+    # A positive floor under a's areas keeps 0 / 0 (two empty boxes) out of `iou_rows`.
+    area_a = np.maximum(box_areas(a), _TINY)
+    return iou_rows(signed_rows(a.T), signed_rows(b.T), area_a, box_areas(b))
 
 
 def iou_rows(a: F64, b: F64, area_a: F64, area_b: F64) -> F64:
@@ -76,14 +92,14 @@ def iou_rows(a: F64, b: F64, area_a: F64, area_b: F64) -> F64:
 
     In that form one elementwise maximum of two boxes is their intersection (its x1, y1,
     -x2, -y2); the tracker holds boxes so, and knows their areas (a detection's is its
-    measurement, a track's is its state). Every area in `area_b` must be > 0. Pure.
+    measurement, a track's is its state). Every area in `area_a` must be > 0. Pure.
     """
     inter_box = np.maximum(a[:, :, None], b[:, None, :])  # (4, N, M)
     wh = np.add(inter_box[0:2], inter_box[2:4])  # minus the width and height of the intersection
     np.minimum(wh, 0.0, out=wh)
     inter = np.multiply(wh[0], wh[1])
     union = area_a[:, None] + area_b
-    union -= inter  # >= area_b > 0
+    union -= inter  # >= area_a > 0
     inter /= union
     return inter
 

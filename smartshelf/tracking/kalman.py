@@ -168,27 +168,26 @@ class BoxModel:
         return cls.from_filter(box_filter())
 
 
-# Box corners x1, y1, x2, y2 and centre-size cx, cy, w, h are linear in each other: one matrix
-# product converts all boxes. SIGNED_CORNERS gives x1, y1, -x2, -y2, the form in which one
-# elementwise maximum of two boxes is their intersection (see `association.iou_rows`).
+# Box corners x1, y1, x2, y2 are linear in centre-size cx, cy, w, h: one matrix product converts
+# all boxes. SIGNED_CORNERS gives x1, y1, -x2, -y2, the form in which one elementwise maximum of
+# two boxes is their intersection (see `association.iou_rows`).
 def _constant(rows: list[list[float]]) -> F64:
     arr = np.array(rows, dtype=np.float64)
     arr.setflags(write=False)
     return arr
 
 
-_TO_CENTRE = _constant([[0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [-1, 0, 1, 0], [0, -1, 0, 1]])
 CORNERS = _constant([[1, 0, -0.5, 0], [0, 1, 0, -0.5], [1, 0, 0.5, 0], [0, 1, 0, 0.5]])
 SIGNED_CORNERS = _constant([[1, 0, -0.5, 0], [0, 1, 0, -0.5], [-1, 0, -0.5, 0], [0, -1, 0, -0.5]])
 
 
-def measure(rows: F64) -> F64:
-    """(4, N) boxes as rows x1, y1, x2, y2 -> (4, N) measurements, rows cx, cy, area, aspect.
+def measure(centre_size: F64) -> F64:
+    """(4, N) box rows cx, cy, w, h -> (4, N) measurements, rows cx, cy, area, aspect. Pure.
 
-    Boxes must be finite with x1 <= x2, y1 <= y2 (see `association.box_rows`). An empty box
-    (no width or no height) measures area 0 and aspect 0. Pure.
+    Sizes must be finite and >= 0 (see `association.box_rows`). An empty box (no width or no
+    height) measures area 0 and aspect 0.
     """
-    z = _TO_CENTRE @ rows  # cx, cy, w, h
+    z = centre_size.copy()
     w, h = z[2], z[3]
     area = w * h
     if np.minimum.reduce(area) > 0.0:
@@ -257,16 +256,15 @@ def update(model: BoxModel, state: F64, z: F64) -> None:
     Joseph form for the optimal gain, to rounding. Positions and velocities (rows 0-6) and
     their covariances with the position (rows 7-13) line up, so each pair is one operation.
     """
-    inv = state[P_PP] + model.r_rows
-    np.reciprocal(inv, out=inv)
+    var = state[P_PP] + model.r_rows  # of the innovation
     w = z - state[POS]
-    w *= inv
+    w /= var
     state[0:7] += state[7:14] * w.take(_BY_AXIS, axis=0)
     g = state[P_PV] * state[P_PV]
-    g *= inv[0:3]
+    g /= var[0:3]
     state[P_VV] -= g
-    inv *= model.r_rows
-    state[7:14] *= inv.take(_BY_AXIS, axis=0)
+    np.divide(model.r_rows, var, out=var)
+    state[7:14] *= var.take(_BY_AXIS, axis=0)
 
 
 def full_state(state: F64) -> tuple[F64, F64]:

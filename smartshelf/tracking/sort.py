@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartshelf.tracking import kalman
-from smartshelf.tracking.association import F64, I64, box_rows, iou_rows, match_pairs, signed_rows
+from smartshelf.tracking.association import CENTRE_SIZE, F64, I64, SIGNED, box_rows, iou_rows, match_pairs
 from smartshelf.types import TrackState
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class BoxTracker:
         `ts` must not go backwards. Call once per frame, with an empty array when nothing was
         detected.
         """
-        table, m, n, ok, dead_old = self._step(np.ascontiguousarray(boxes.T), ts)
+        table, m, n, ok, dead_old = self._step(box_rows("BoxTracker.step boxes", boxes), ts)
         total = table.shape[1]
         hit = np.zeros(total, dtype=bool)
         hit[:m] = True
@@ -133,8 +133,8 @@ class BoxTracker:
             confirmed=confirmed,
         )
 
-    def _step(self, rows: F64, ts: float) -> tuple[F64, int, int, BoolArray, BoolArray | None]:
-        """`step` for detections as contiguous rows x1, y1, x2, y2 (4, D).
+    def _step(self, dets_rows: F64, ts: float) -> tuple[F64, int, int, BoolArray, BoolArray | None]:
+        """`step` for detections as `association.box_rows` gives them (8, D).
 
         Returns the tracks as rows x1, y1, x2, y2, id, sticky-confirmed (6, N) in columns
         [matched in this step (m) | not matched (up to n) | new], then m, n, which tracks are
@@ -150,7 +150,7 @@ class BoxTracker:
         model = self.model
         state = self._state
         n = state.shape[1]
-        n_det = rows.shape[1]
+        n_det = dets_rows.shape[1]
 
         # Predict. Every track keeps a box with area and aspect > 0: a track starts only from a
         # box with an area, the area never shrinks to zero, and an update moves the area and
@@ -158,26 +158,32 @@ class BoxTracker:
         if n:
             state = kalman.predict(self._transition, state)
 
-        # Associate and correct the matched tracks. Matched tracks move to the front (in
-        # detection order): the update then works on one slice, and new tracks go at the end.
+        # Associate and correct the matched tracks. Matched tracks move to the front, in their
+        # own order, so that from one step to the next they are usually there already; new
+        # tracks go at the end. (Row operations on a strided block of columns cost more than a
+        # contiguous copy: the update always works on a contiguous block.)
         m = 0
         if n_det:
-            z = kalman.measure(rows)
+            z = kalman.measure(dets_rows[CENTRE_SIZE])
             if n:
                 tracks_signed = kalman.boxes(state, kalman.SIGNED_CORNERS)
-                iou = iou_rows(signed_rows(rows), tracks_signed, z[2], state[2])
-                dets, tracks = match_pairs(iou, self.iou_threshold)
+                iou = iou_rows(tracks_signed, dets_rows[SIGNED], state[2], z[2])
+                tracks, dets = match_pairs(iou, self.iou_threshold)
                 m = len(tracks)
-            parts = []
             if m:
-                matched = state.take(tracks, axis=1)
-                kalman.update(model, matched, z.take(dets, axis=1))
-                parts.append(matched)
-                if m < n:
+                z_matched = z.take(dets, axis=1)
+                if m == n and tracks[-1] == n - 1:  # every track, in order
+                    kalman.update(model, state, z_matched)
+                elif tracks[-1] == m - 1:  # the first m tracks, in order
+                    head = state[:, :m].copy()
+                    kalman.update(model, head, z_matched)
+                    state[:, :m] = head
+                else:
+                    matched = state.take(tracks, axis=1)
+                    kalman.update(model, matched, z_matched)
                     taken = set(tracks)
-                    parts.append(state.take([i for i in range(n) if i not in taken], axis=1))
-            elif n:
-                parts.append(state)
+                    rest = state.take([i for i in range(n) if i not in taken], axis=1)
+                    state = np.concatenate([matched, rest], axis=1)
             if m < n_det:
                 if m:
                     taken = set(dets)
@@ -191,9 +197,7 @@ class BoxTracker:
                     born[ID] = np.arange(self._next_id, self._next_id + k)
                     self._next_id += k
                     born[SEEN] = ts
-                    parts.append(born)
-            if parts:
-                state = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+                    state = np.concatenate([state, born], axis=1) if n else born
 
         # Lifecycle: the one place where states change, for all tracks at once. Columns are
         # [matched (m) | not matched (n - m) | new], so "matched in this step" is two slices.

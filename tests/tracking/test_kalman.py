@@ -9,11 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartshelf.tracking import kalman
+from smartshelf.tracking.association import CENTRE_SIZE, box_rows
+
+
+def measure(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) xyxy -> (4, N) measurements, the way the tracker takes them."""
+    return kalman.measure(box_rows("boxes", boxes)[CENTRE_SIZE])
 
 
 def _filters_for(boxes: np.ndarray) -> list[KalmanFilter]:
     out = []
-    for z in kalman.measure(np.ascontiguousarray(boxes.T)).T:
+    for z in measure(boxes).T:
         kf = kalman.box_filter()
         kf.x[:4, 0] = z
         out.append(kf)
@@ -62,7 +68,7 @@ def test_transition_is_one_filterpy_predict() -> None:
     """The transition matrix must be filterpy's x = Fx, P = FPF' + Q on a per-axis state."""
     rng = np.random.default_rng(3)
     model = kalman.BoxModel.sort()
-    state = kalman.new_tracks(model, kalman.measure(np.array([[10.0], [20.0], [50.0], [90.0]])))
+    state = kalman.new_tracks(model, measure(np.array([[10.0, 20.0, 50.0, 90.0]])))
     state[kalman.VEL] = rng.normal(0, 3, (3, 1))
     state[kalman.P_PP] += rng.uniform(0, 2, (4, 1))
     state[kalman.P_PV] = rng.uniform(-1, 1, (3, 1))
@@ -90,7 +96,7 @@ def test_batched_predict_update_equal_per_track_filterpy(seed: int, n: int, step
     model = kalman.BoxModel.sort()
     xy = rng.uniform(0, 1000, (n, 2))
     boxes = np.hstack([xy, xy + rng.uniform(5, 200, (n, 2))])
-    state = kalman.new_tracks(model, kalman.measure(np.ascontiguousarray(boxes.T)))
+    state = kalman.new_tracks(model, measure(boxes))
     kfs = _filters_for(boxes)
     for step in range(steps):
         state = kalman.predict(kalman.transition(model), state)
@@ -101,7 +107,7 @@ def test_batched_predict_update_equal_per_track_filterpy(seed: int, n: int, step
         seen = np.flatnonzero(rng.random(n) < 0.7)
         moved = boxes + step * rng.normal(0, 3, (n, 4)).clip(-5, 5)
         moved[:, 2:] = np.maximum(moved[:, 2:], moved[:, :2] + 1.0)
-        z = kalman.measure(moved.T)
+        z = measure(moved)
         sub = state[:, seen]
         kalman.update(model, sub, z[:, seen])
         state[:, seen] = sub
@@ -118,7 +124,7 @@ def test_batched_predict_update_equal_per_track_filterpy(seed: int, n: int, step
 )
 def test_box_to_measurement_and_back(box: list[float]) -> None:
     b = np.array([box], dtype=np.float64)
-    z = kalman.measure(b.T)
+    z = measure(b)
     w, h = box[2] - box[0], box[3] - box[1]
     np.testing.assert_allclose(z[:, 0], [box[0] + w / 2, box[1] + h / 2, w * h, w / h])
     np.testing.assert_allclose(kalman.boxes(z).T, b, atol=1e-9)
@@ -126,7 +132,7 @@ def test_box_to_measurement_and_back(box: list[float]) -> None:
 
 def test_shrinking_box_stops_at_zero_velocity_instead_of_collapsing() -> None:
     model = kalman.BoxModel.sort()
-    state = kalman.new_tracks(model, kalman.measure(np.array([[0.0], [0.0], [10.0], [10.0]])))
+    state = kalman.new_tracks(model, measure(np.array([[0.0, 0.0, 10.0, 10.0]])))
     state[6, 0] = -150.0  # area 100 would go to -50 in one step
     state = kalman.predict(kalman.transition(model), state)
     assert state[2, 0] == pytest.approx(100.0)

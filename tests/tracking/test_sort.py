@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
+from smartshelf.tracking.association import CENTRE_SIZE, box_rows
 from smartshelf.tracking.sort import CONFIRMED, DELETED, LOST, TENTATIVE, BoxTracker, Sort
 from smartshelf.types import TrackState
 
@@ -220,7 +221,7 @@ def test_tracker_boxes_equal_per_track_filterpy_through_misses_and_births() -> N
             kf.predict()
         table = t.step(boxes, float(step))
         for o, box in zip(present, boxes, strict=True):  # new tracks get ids in detection order
-            z = kalman.measure(box[:, None])[:, 0]
+            z = kalman.measure(box_rows("box", box[None])[CENTRE_SIZE])[:, 0]
             if owner.get(o) in filters:
                 filters[owner[o]].update(z)
             else:
