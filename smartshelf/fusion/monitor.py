@@ -207,7 +207,10 @@ class CameraFusion:
             else:
                 return None
         if z.phase is Phase.SETTLING:
-            if inside:  # came back before the zone settled: the same interaction goes on
+            # Came back before the zone settled: the same interaction goes on. Only a detection
+            # says so: the prediction of a track the detector just lost on a fast withdrawal
+            # lags behind, still "in" the zone, and would reopen it until the occlusion grace.
+            if any(matched.get(t, False) for t in inside):
                 z.phase, z.first_out_s, z.seen_leaving = Phase.INTERACTING, None, False
                 z.track_ids.update(inside)
                 z.last_in_s = ts

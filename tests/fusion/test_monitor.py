@@ -64,8 +64,9 @@ class Scene:
     def run(self, seconds: float, *items, unsettled: frozenset[str] = frozenset()) -> None:
         for _ in range(round(seconds * FPS)):
             t = tracks(*items)
-            busy = {z for z in ("A", "B") for b in t.xyxy
-                    if assign_zones(tracks((1, tuple(b), True)), CAMERA.zones, 0.0).get(1) == z}
+            # as in the pipeline, only detected hands cover the shelf (not coasting tracks)
+            busy = {z for z in ("A", "B") for b, m in zip(t.xyxy, t.matched, strict=True)
+                    if m and assign_zones(tracks((1, tuple(b), True)), CAMERA.zones, 0.0).get(1) == z}
             self.out.extend(self.fusion.update(self.ts, t, self.occupancy(busy, set(unsettled))))
             self.i += 1
 
@@ -125,6 +126,23 @@ def test_hand_vanishing_inside_the_shelf_is_not_leaving():
     s.run(2.0)
     assert [e.type for e in s.events] == [EventType.PICK]
     assert s.events[0].t_end_s == pytest.approx(3.0, abs=1e-6)
+
+
+def test_fast_withdrawal_is_decided_without_waiting_for_the_grace():
+    """Regression (seed 7003): the detector lost the hand as it shot down out of the zone and
+    the tracker's prediction, lagging behind, stayed "in" the zone. Settling took that coasting
+    track for the hand coming back and reopened the zone until the occlusion grace (1.45 s)."""
+    s = Scene(FusionConfig(occlusion_grace_s=1.5))
+    s.run(1.0)
+    s.run(1.0, (1, IN_A, True))
+    s.change["A"] = (0.3, -0.5)
+    s.run(0.2, (1, IN_A, False), (2, OUTSIDE, True))  # a new track below; 1 coasts in place
+    s.run(0.4, (1, IN_A, False))  # the hand is out of the picture; 1 still coasts
+    s.run(2.0)
+    assert [e.type for e in s.events] == [EventType.PICK]
+    e = s.events[0]
+    assert e.t_end_s == pytest.approx(2.0, abs=1e-6)
+    assert e.t_emit_s - e.t_end_s <= 0.5
 
 
 def test_hand_that_never_comes_back_ends_after_the_grace():
