@@ -76,6 +76,11 @@ class ShelfDetectorConfig:
     patch_size_px: int = 32  # zones are compared at this size (bigger: finer, slower, noisier)
     # Mean per-pixel change (normalised units) between consecutive samples that counts as motion.
     motion_threshold: float = 0.06
+    # The same for the largest change of one cell (1/8 x 1/8 of the zone): a hand the detector
+    # has not found yet moving into a corner of the zone. Raising it lets such a hand into the
+    # look "before" an interaction (a touch read as a pick or return); lowering it lets sensor
+    # noise keep the zone from settling.
+    cell_motion_threshold: float = 0.15
     # A zone must be still (and hand-free) this long before its settled appearance updates.
     settle_s: float = 0.3
     # A cell whose settled appearance moved this much counts as changed (raising it: fewer false
@@ -409,6 +414,9 @@ def _validate(cfg: Config, file: str) -> Config:
     shelf = cfg.detectors.shelf
     if shelf.type == "tf_od" and not shelf.model:
         raise ConfigError(file, "detectors.shelf.model", None, "type tf_od needs a model path")
+    if shelf.cell_motion_threshold <= 0:
+        raise ConfigError(file, "detectors.shelf.cell_motion_threshold", shelf.cell_motion_threshold,
+                          "expected > 0")
     if shelf.patch_size_px < 4:
         raise ConfigError(file, "detectors.shelf.patch_size_px", shelf.patch_size_px, "expected >= 4")
     if cfg.tracker.min_hits < 1:

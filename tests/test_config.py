@@ -64,6 +64,8 @@ def test_minimal_file_is_valid_and_defaults_the_rest(tmp_path, video):
         (BASE.replace("../recordings/demo.mp4", "rtsp://"), "cameras[0].source", "URL"),
         (BASE.replace("../recordings/demo.mp4", "ftp://cam.local/x"), "cameras[0].source", "URL"),
         (BASE + "mqtt: {qos: 3}\n", "mqtt.qos", "expected one of"),
+        (BASE + "detectors: {shelf: {cell_motion_threshold: 0}}\n",
+         "detectors.shelf.cell_motion_threshold", "expected > 0"),
         ("cameras: []\n", "cameras", "at least one camera"),
         ("cameras: {name: x}\n", "cameras", "expected list"),
     ],

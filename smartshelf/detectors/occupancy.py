@@ -76,6 +76,18 @@ def motion(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> float:
     return float((diff * w).sum() / max(1e-6, w.sum()))
 
 
+def cell_motion(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> float:
+    """The largest mean change of one cell inside the zone between two patches.
+
+    `motion` averages over the whole zone, so fingertips entering one corner barely move it;
+    here they move their cells as much as a whole hand would.
+    """
+    diff = np.abs(cur - prev).mean(axis=2) * sampler.mask
+    moved = cell_means(diff) / np.maximum(sampler.cell_weight, 1e-6)
+    inside = sampler.cell_weight > 0.5
+    return float(moved[inside].max()) if inside.any() else 0.0
+
+
 def changed_cells(before: FloatArray, after: FloatArray, sampler: ZoneSampler,
                   threshold: float) -> npt.NDArray[np.bool_]:
     """Cells whose mean colour moved by more than `threshold` (and lie in the zone)."""

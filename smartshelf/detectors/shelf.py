@@ -21,6 +21,7 @@ from smartshelf.detectors.occupancy import (
     Calibration,
     FloatArray,
     ZoneSampler,
+    cell_motion,
     change_direction,
     changed_fraction,
     fill_estimate,
@@ -144,8 +145,9 @@ class OccupancyTracker:
                        or (cfg.arm_shadow and box_shadows_zone(b, polygon, cfg.near_margin_px))
                        for b in boxes)
         if patch is not None:
-            moved = (tr.last_patch is not None
-                     and motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold)
+            moved = tr.last_patch is not None and (
+                motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold
+                or cell_motion(tr.last_patch, patch, tr.sampler) > cfg.cell_motion_threshold)
             tr.last_patch = patch
         else:  # a model's count: any change of it is movement
             moved = tr.last_count is not None and count != tr.last_count

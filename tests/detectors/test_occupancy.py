@@ -101,3 +101,38 @@ def test_tracker_settles_refuses_to_update_under_a_hand_and_reports_the_change()
     assert after[-1].changed_fraction > 0.1
     assert after[-1].direction < 0
     assert after[-1].fill < after[-1].fill_before
+
+
+def test_fingertips_entering_a_corner_before_the_hand_is_detected_are_motion():
+    """Regression (seed 7009): fingers rose into a corner of the zone a frame before the hand
+    detector found the hand. Averaged over the zone that was no motion, so the zone was still
+    "stable" and the look before the touch held the fingertips: the touch was read as a return."""
+    cam = CameraConfig("c", "rtsp://x/y", (ZoneConfig("A", POLY),))
+    cfg = ShelfDetectorConfig(settle_s=0.3)
+    det = ReferenceShelfDetector(cam, cfg)
+    occ = OccupancyTracker(cam, cfg, det.samplers((520, 360)))
+    no_hand = np.zeros((0, 4), np.float32)
+    ts = 0.0
+
+    def step(img, boxes=no_hand):
+        nonlocal ts
+        out = occ.update(det.measure(Frame("c", 0, ts, img)), boxes)["A"]
+        ts += 1 / 15
+        return out
+
+    for _ in range(10):
+        assert step(shelf_image(3)).state is not SurfaceState.OCCLUDED
+    for top in (240, 228):  # fingertips rising into the bottom-left corner, not detected yet
+        fingers = shelf_image(3)
+        fingers[top:260, 112:150] = (120, 150, 210)
+        assert step(fingers).state is SurfaceState.CHANGING
+    detected_at = ts
+    hand = shelf_image(3)
+    hand[180:260, 112:190] = (120, 150, 210)
+    for _ in range(8):
+        assert step(hand, np.array([[112, 180, 190, 300]], np.float32)).state is SurfaceState.OCCLUDED
+    for _ in range(8):  # the hand only touched: the zone settles looking as it did before
+        last = step(shelf_image(3))
+    assert last.state is SurfaceState.STABLE
+    change = occ.compare("A", detected_at)
+    assert change is not None and change.changed_fraction == 0.0
