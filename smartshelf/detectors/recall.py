@@ -36,6 +36,29 @@ def boxes_to_retry(recent: FloatArray, found: FloatArray, iou: float = 0.1) -> F
     return recent[overlap.max(axis=1) < iou].astype(np.float32)
 
 
+# The second look keeps a hand only if it is about the size of the one it looked for (this
+# factor either way): a hand does not halve or double between two frames, while the zoomed-in
+# crop also shows the detector palm-like marks on the goods, much smaller than a hand.
+SIZE_RATIO = 2.0
+
+
+def same_size(found: FloatArray, looked_for: FloatArray, ratio: float = SIZE_RATIO) -> npt.NDArray[np.bool_]:
+    """Per found box: is its longer side within `ratio` of the looked-for box nearest to it?"""
+    if len(found) == 0 or len(looked_for) == 0:
+        return np.zeros(len(found), dtype=bool)
+
+    def side(b: FloatArray) -> FloatArray:
+        return np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+
+    def centre(b: FloatArray) -> FloatArray:
+        return (b[:, 0:2] + b[:, 2:4]) / 2.0
+
+    dist = ((centre(found)[:, None, :] - centre(looked_for)[None, :, :]) ** 2).sum(axis=2)
+    nearest = side(looked_for)[dist.argmin(axis=1)]
+    size = side(found)
+    return (size * ratio >= nearest) & (size <= nearest * ratio)
+
+
 def merge(a: Detections, b: Detections) -> Detections:
     """Both records as one (b holds boxes a did not have)."""
     if len(b) == 0:

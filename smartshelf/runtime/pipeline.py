@@ -15,7 +15,7 @@ from pathlib import Path
 
 from smartshelf.config import CameraConfig, Config
 from smartshelf.detectors.base import HandDetector
-from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge
+from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, same_size
 from smartshelf.detectors.shelf import OccupancyTracker
 from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_detector
 from smartshelf.events.record import Event, ZoneState
@@ -111,7 +111,8 @@ class CameraPipeline:
             return hands
         retry = boxes_to_retry(self._recent.boxes(), hands.xyxy)
         if len(retry):
-            hands = merge(hands, detect_near(frame.image_bgr, retry))
+            found = detect_near(frame.image_bgr, retry)
+            hands = merge(hands, found.select(same_size(found.xyxy, retry)))
         self._recent.add(frame.ts_s, hands.xyxy)
         return hands
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartshelf.config import HandDetectorConfig
+from smartshelf.config import CameraConfig, Config, HandDetectorConfig
 from smartshelf.detectors.factory import build_hand_detector
-from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge
-from smartshelf.types import Detections
+from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, same_size
+from smartshelf.runtime.pipeline import CameraPipeline
+from smartshelf.types import Detections, Frame
 
 A = [10, 10, 50, 50]
 B = [100, 100, 140, 140]
@@ -37,6 +38,55 @@ def test_recent_hands_forget_after_the_window_and_keep_the_newest_box_per_place(
     assert r.boxes().tolist() == [[11, 11, 51, 51]]
     r.add(0.7, np.zeros((0, 4), np.float32))
     assert len(r.boxes()) == 0
+
+
+@pytest.mark.parametrize(
+    ("found", "keep"),
+    [
+        ([[100, 100, 200, 200]], [True]),  # the same size
+        ([[110, 110, 170, 170]], [True]),  # 0.6 x
+        ([[80, 80, 260, 260]], [True]),  # 1.8 x
+        ([[120, 120, 160, 160]], [False]),  # 0.4 x: a mark on the goods, not the hand
+        ([[60, 60, 280, 280]], [False]),  # 2.2 x
+        ([[10, 10, 50, 50], [110, 110, 190, 190]], [True, True]),  # each against its nearest
+        ([], []),
+    ],
+)
+def test_same_size(found, keep):
+    looked_for = np.array([A, [100, 100, 200, 200]], np.float32)
+    out = same_size(np.array(found, np.float32).reshape(-1, 4), looked_for)
+    assert out.tolist() == keep
+
+
+class _LosesTheHand:
+    """Finds a 100 px hand in frame 0 only; the second look then finds `near`."""
+
+    def __init__(self, near: list[list[float]]) -> None:
+        self.near = np.array(near, np.float32).reshape(-1, 4)
+        self.calls = 0
+
+    def detect(self, image_bgr):
+        self.calls += 1
+        box = [[100, 100, 200, 200]] if self.calls == 1 else []
+        return Detections(np.array(box, np.float32).reshape(-1, 4), np.ones(len(box), np.float32))
+
+    def detect_near(self, image_bgr, boxes_xyxy):
+        return Detections(self.near, np.ones(len(self.near), np.float32))
+
+    def model_digests(self):
+        return {}
+
+
+@pytest.mark.parametrize(("near", "kept"), [([[110, 105, 205, 200]], 1), ([[140, 140, 180, 180]], 0)])
+def test_second_look_keeps_only_a_hand_the_size_of_the_lost_one(near, kept):
+    """Regression (seed 7013): as the hand left, the second look around its last box found a
+    palm-like mark on the goods a third of its size, then kept finding it around that small box
+    for half a second; the "hand" started an interaction of its own (an extra touch)."""
+    cam = CameraConfig("c", "rtsp://x/y")
+    pipe = CameraPipeline(cam, Config(cameras=(cam,)), _LosesTheHand(near), parallel=False)
+    img = np.zeros((480, 640, 3), np.uint8)
+    assert len(pipe.process(Frame("c", 0, 0.0, img)).hands) == 1
+    assert len(pipe.process(Frame("c", 1, 1 / 15, img)).hands) == kept
 
 
 def test_merge_keeps_every_column():
