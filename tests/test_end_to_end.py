@@ -1,8 +1,8 @@
 """The real pipeline on real video: the bundled recording and composed clips, through the CLI.
 
 Every stage is real: OpenCV decodes the mp4, BlazePalm runs on LiteRT, SORT tracks, the occupancy
-detector and fusion decide. Composed clips use a fixed set of seeds (tests/conftest.py; shown in
-pytest's header); SMARTSHELF_TEST_SEEDS=a,b,c or =random runs them on others.
+detector and fusion decide. Composed clips use five random seeds per run (tests/conftest.py;
+shown in pytest's header); SMARTSHELF_TEST_SEEDS=a,b,c repeats a run.
 """
 
 from __future__ import annotations
