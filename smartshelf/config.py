@@ -63,6 +63,10 @@ class HandDetectorConfig:
     # crop around where it was (one extra model run per lost hand; 0 turns it off). Raising it
     # keeps hands through longer detector gaps but spends more time on hands that really left.
     redetect_s: float = 0.5
+    # A zone that moved with no hand near it (in the frame before) is looked at again, zoomed in,
+    # and a hand found where it moved is kept: a hand the whole-frame pass never found. Costs one
+    # model run per such zone and frame; off saves that and misses those hands.
+    look_at_moving_zones: bool = True
 
 
 @dataclass(frozen=True)

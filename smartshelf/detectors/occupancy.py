@@ -96,6 +96,18 @@ def changed_cells(before: FloatArray, after: FloatArray, sampler: ZoneSampler,
     return (moved > threshold) & (sampler.cell_weight > 0.5)
 
 
+def cells_xyxy(cells: npt.NDArray[np.bool_],
+               sampler: ZoneSampler) -> tuple[float, float, float, float] | None:
+    """Frame-pixel bounds of the marked cells of a zone's grid (None when none is marked)."""
+    rows, cols = np.nonzero(cells)
+    if rows.size == 0:
+        return None
+    x1, y1, x2, y2 = sampler.bounds_xyxy
+    cw, ch = (x2 - x1) / CELLS, (y2 - y1) / CELLS
+    return (float(x1 + cols.min() * cw), float(y1 + rows.min() * ch),
+            float(x1 + (cols.max() + 1) * cw), float(y1 + (rows.max() + 1) * ch))
+
+
 def changed_fraction(before: FloatArray, after: FloatArray, sampler: ZoneSampler,
                      threshold: float) -> float:
     inside = sampler.cell_weight > 0.5

@@ -59,6 +59,16 @@ def same_size(found: FloatArray, looked_for: FloatArray, ratio: float = SIZE_RAT
     return (size * ratio >= nearest) & (size <= nearest * ratio)
 
 
+def overlaps_any(boxes: FloatArray, regions: FloatArray) -> npt.NDArray[np.bool_]:
+    """Per box: does it overlap any region (by a positive area)?"""
+    if len(boxes) == 0 or len(regions) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    b, r = boxes[:, None, :], regions[None, :, :]
+    w = np.minimum(b[..., 2], r[..., 2]) - np.maximum(b[..., 0], r[..., 0])
+    h = np.minimum(b[..., 3], r[..., 3]) - np.maximum(b[..., 1], r[..., 1])
+    return np.asarray(((w > 0) & (h > 0)).any(axis=1))
+
+
 def merge(a: Detections, b: Detections) -> Detections:
     """Both records as one (b holds boxes a did not have)."""
     if len(b) == 0:

@@ -22,7 +22,9 @@ from smartshelf.detectors.occupancy import (
     FloatArray,
     ZoneSampler,
     cell_motion,
+    cells_xyxy,
     change_direction,
+    changed_cells,
     changed_fraction,
     fill_estimate,
     make_sampler,
@@ -97,6 +99,7 @@ class _ZoneTrack:
     capacity: int | None
     calibration: Calibration
     last_patch: FloatArray | None = None
+    moved_xyxy: tuple[float, float, float, float] | None = None  # the cells that moved last step
     last_count: int | None = None
     still_since: float | None = None
     periods: deque[_Period] = field(default_factory=lambda: deque(maxlen=MAX_PERIODS))
@@ -144,10 +147,14 @@ class OccupancyTracker:
         occluded = any(box_near_zone(b, polygon, cfg.near_margin_px)
                        or (cfg.arm_shadow and box_shadows_zone(b, polygon, cfg.near_margin_px))
                        for b in boxes)
+        tr.moved_xyxy = None
         if patch is not None:
             moved = tr.last_patch is not None and (
                 motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold
                 or cell_motion(tr.last_patch, patch, tr.sampler) > cfg.cell_motion_threshold)
+            if moved and tr.last_patch is not None:
+                tr.moved_xyxy = cells_xyxy(changed_cells(tr.last_patch, patch, tr.sampler,
+                                                         cfg.cell_motion_threshold), tr.sampler)
             tr.last_patch = patch
         else:  # a model's count: any change of it is movement
             moved = tr.last_count is not None and count != tr.last_count
@@ -222,6 +229,10 @@ class OccupancyTracker:
         if not earlier:
             return None
         return self._change(tr, earlier[-1], after)
+
+    def moved_xyxy(self, zone: str) -> tuple[float, float, float, float] | None:
+        """Frame-pixel bounds of the zone's cells that moved in the last step (None: none did)."""
+        return self._tracks[zone].moved_xyxy
 
     def settled_patch(self, zone: str) -> FloatArray | None:
         """The zone's current settled appearance (for `smartshelf calibrate`)."""

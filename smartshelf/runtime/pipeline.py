@@ -9,21 +9,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from smartshelf.config import CameraConfig, Config
 from smartshelf.detectors.base import HandDetector
-from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, same_size
+from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, overlaps_any, same_size
 from smartshelf.detectors.shelf import OccupancyTracker
 from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_detector
 from smartshelf.events.record import Event, ZoneState
 from smartshelf.fusion.monitor import CameraFusion
+from smartshelf.fusion.zones import box_near_zone, polygon_bounds
 from smartshelf.publishers.base import Publisher
 from smartshelf.recorders.clips import clip_folder
 from smartshelf.tracking.hands import HandTracker
-from smartshelf.types import Detections, Frame, Occupancy, ShelfMeasurement, Tracks
+from smartshelf.types import Detections, Frame, Occupancy, ShelfMeasurement, SurfaceState, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,8 @@ class CameraPipeline:
         self._tracker = HandTracker(cfg.tracker)
         self._recent = RecentHands(cfg.detectors.hands.redetect_s)
         self._occupancy: OccupancyTracker | None = None
+        # zone -> where it moved with no hand near, in the frame before: looked at again, zoomed in
+        self._moving: dict[str, tuple[float, float, float, float]] = {}
         digests = dict(hands.model_digests())
         if isinstance(self._shelf, ModelShelfDetector):  # events name every model that decided them
             digests.update(self._shelf.model_digests())
@@ -91,6 +97,8 @@ class CameraPipeline:
         # hold the zone "occluded" for the tracker's whole max_age and delay every decision.
         boxes = hands.xyxy
         occupancy = occupancy_tracker.update(shelf, boxes)
+        self._moving = {n: box for n, o in occupancy.items() if o.state is SurfaceState.CHANGING
+                        and (box := occupancy_tracker.moved_xyxy(n)) is not None}
         outputs = tuple(self._with_snapshots(self._fusion.update(
             frame.ts_s, tracks, occupancy, occupancy_tracker, frame.size_wh)))
         return FrameResult(frame, hands, tracks, occupancy, outputs, hands_s, shelf_s)
@@ -113,8 +121,23 @@ class CameraPipeline:
         if len(retry):
             found = detect_near(frame.image_bgr, retry)
             hands = merge(hands, found.select(same_size(found.xyxy, retry)))
+        if self._cfg.detectors.hands.look_at_moving_zones and self._moving:
+            hands = merge(hands, self._zone_look(frame, hands, detect_near))
         self._recent.add(frame.ts_s, hands.xyxy)
         return hands
+
+    def _zone_look(self, frame: Frame, hands: Detections, detect_near: Callable[..., Detections]
+                   ) -> Detections:
+        """Look, zoomed in, at zones that moved with no hand near; keep hands where it moved."""
+        margin = self._cfg.detectors.shelf.near_margin_px
+        zones = [z for z in self.camera.zones if z.name in self._moving
+                 and not any(box_near_zone(b, z.polygon, margin) for b in hands.xyxy)]
+        if not zones:
+            return Detections.empty()
+        found = detect_near(frame.image_bgr,
+                            np.array([polygon_bounds(z.polygon) for z in zones], np.float32))
+        moved = np.array([self._moving[z.name] for z in zones], np.float32)
+        return found.select(overlaps_any(found.xyxy, moved))
 
     def _timed_measure(self, frame: Frame) -> tuple[ShelfMeasurement, float]:
         t = time.perf_counter()

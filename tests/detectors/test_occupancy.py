@@ -126,6 +126,9 @@ def test_fingertips_entering_a_corner_before_the_hand_is_detected_are_motion():
         fingers = shelf_image(3)
         fingers[top:260, 112:150] = (120, 150, 210)
         assert step(fingers).state is SurfaceState.CHANGING
+        if top == 240:  # where it moved: the pipeline looks for a hand there
+            moved = occ.moved_xyxy("A")
+            assert moved is not None and moved[0] <= 112 < moved[2] and moved[1] < 260 == moved[3]
     detected_at = ts
     hand = shelf_image(3)
     hand[180:260, 112:190] = (120, 150, 210)

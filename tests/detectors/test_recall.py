@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartshelf.config import CameraConfig, Config, HandDetectorConfig
+from smartshelf.config import CameraConfig, Config, HandDetectorConfig, ZoneConfig
 from smartshelf.detectors.factory import build_hand_detector
-from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, same_size
+from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, overlaps_any, same_size
 from smartshelf.runtime.pipeline import CameraPipeline
 from smartshelf.types import Detections, Frame
 
@@ -87,6 +87,62 @@ def test_second_look_keeps_only_a_hand_the_size_of_the_lost_one(near, kept):
     img = np.zeros((480, 640, 3), np.uint8)
     assert len(pipe.process(Frame("c", 0, 0.0, img)).hands) == 1
     assert len(pipe.process(Frame("c", 1, 1 / 15, img)).hands) == kept
+
+
+@pytest.mark.parametrize(
+    ("boxes", "keep"),
+    [
+        ([[0, 0, 10, 10]], [True]),  # overlaps the first region
+        ([[10, 10, 20, 20]], [False]),  # touches a corner only
+        ([[25, 25, 35, 35], [90, 90, 99, 99]], [True, False]),
+        ([], []),
+    ],
+)
+def test_overlaps_any(boxes, keep):
+    regions = np.array([[5, 5, 10, 10], [30, 30, 60, 60]], np.float32)
+    assert overlaps_any(np.array(boxes, np.float32).reshape(-1, 4), regions).tolist() == keep
+
+
+class _NeverFinds:
+    """The whole-frame pass never finds the hand; a zoomed-in look finds `near`."""
+
+    def __init__(self, near: list[float]) -> None:
+        self.near = np.array([near], np.float32)
+        self.looked_at: list[list[float]] = []
+
+    def detect(self, image_bgr):
+        return Detections.empty()
+
+    def detect_near(self, image_bgr, boxes_xyxy):
+        self.looked_at += np.asarray(boxes_xyxy).tolist()
+        return Detections(self.near, np.ones(1, np.float32))
+
+    def model_digests(self):
+        return {}
+
+
+@pytest.mark.parametrize(("near", "kept"), [([90, 200, 190, 300], 1), ([330, 90, 430, 190], 0)])
+def test_a_zone_moving_with_no_hand_is_looked_at_again(near, kept):
+    """Regression (seeds 51991, 37457): BlazePalm never found one hand photo at its size in the
+    whole 640x480 frame, not once in a whole pick, so no event at all; zoomed in on the zone it
+    finds it at 0.98. A zone that moves with no hand near is looked at again, and a hand found
+    there is kept only where the zone moved (zoomed in, marks on the goods look like palms)."""
+    zone = ZoneConfig("A", ((100.0, 100.0), (420.0, 100.0), (420.0, 260.0), (100.0, 260.0)))
+    cam = CameraConfig("c", "rtsp://x/y", (zone,))
+    hands = _NeverFinds(near)
+    pipe = CameraPipeline(cam, Config(cameras=(cam,)), hands, parallel=False)
+    shelf = np.full((480, 640, 3), 150, np.uint8)
+    shelf[120:240, 120:400] = (60, 90, 200)  # goods
+    for i in range(3):
+        assert len(pipe.process(Frame("c", i, i / 15, shelf)).hands) == 0
+    assert hands.looked_at == []  # a still zone is not looked at
+    fingers = shelf.copy()
+    fingers[225:260, 110:170] = (120, 150, 210)  # rising into the bottom-left corner
+    moving = pipe.process(Frame("c", 3, 3 / 15, fingers))
+    assert moving.occupancy["A"].state.value == "changing" and len(moving.hands) == 0
+    found = pipe.process(Frame("c", 4, 4 / 15, fingers))
+    assert hands.looked_at == [[100.0, 100.0, 420.0, 260.0]]
+    assert len(found.hands) == kept
 
 
 def test_merge_keeps_every_column():
