@@ -73,6 +73,25 @@ def write_video(path: Path, n: int, fps: float, size_wh: tuple[int, int] = (96, 
     return path
 
 
+def read_all_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a video, decoded through OpenCV (not the container's declared count)."""
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        out.append(image)
+    cap.release()
+    return out
+
+
+@pytest.fixture
+def read_video() -> Callable[[Path], list[np.ndarray]]:
+    """read_all_frames, for tests."""
+    return read_all_frames
+
+
 @pytest.fixture
 def gray_level() -> Callable[[int], int]:
     """gray_for, for tests (test modules do not import conftest)."""

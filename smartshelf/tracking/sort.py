@@ -38,6 +38,14 @@ ROWS = SEEN + 1
 BoolArray = npt.NDArray[np.bool_]
 
 
+def _matched_mask(total: int, m: int, n: int) -> BoolArray:
+    """Tracks matched or started in a step, for columns [matched (m) | not matched | new]."""
+    mask = np.zeros(total, dtype=bool)
+    mask[:m] = True
+    mask[n:] = True
+    return mask
+
+
 @dataclass(frozen=True, eq=False)
 class TrackTable:
     """Every track after one step, in column arrays.
@@ -113,10 +121,7 @@ class BoxTracker:
         detected.
         """
         table, m, n, ok, dead_old = self._step(box_rows("BoxTracker.step boxes", boxes), ts)
-        total = table.shape[1]
-        hit = np.zeros(total, dtype=bool)
-        hit[:m] = True
-        hit[n:] = True
+        hit = _matched_mask(table.shape[1], m, n)
         if self.sticky:
             confirmed = table[5] > 0.0
             code = np.where(hit, confirmed, LOST)
@@ -203,14 +208,12 @@ class BoxTracker:
         # [matched (m) | not matched (n - m) | new], so "matched in this step" is two slices.
         total = state.shape[1]
         streak = state[STREAK]
-        streak[:m] += 1.0  # a new track's first detection counts as no hit
+        streak[:m] += 1.0  # new tracks stay at 0: their first detection counts as no hit
         streak[m:n] = 0.0
         seen_at = state[SEEN]
         seen_at[:m] = ts
         if (self.warmup and self._steps <= self.min_hits) or self.min_hits == 0:
-            ok = np.zeros(total, dtype=bool)
-            ok[:m] = True
-            ok[n:] = True
+            ok = _matched_mask(total, m, n)
         else:  # tracks not matched in this step have a streak of 0, and so do new ones
             ok = streak >= self.min_hits
         if self.sticky:

@@ -22,26 +22,14 @@ needs_hands = pytest.mark.skipif(not default_hagrid_dir().is_dir(),
                                  reason=f"HaGRID hands not found at {default_hagrid_dir()}")
 
 
-def read_frames() -> list:
-    cap = cv2.VideoCapture(str(DEMO))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
-
-
-def test_demo_file_is_small_and_in_the_promised_format():
+def test_demo_file_is_small_and_in_the_promised_format(read_video):
     assert DEMO.stat().st_size < 5 * 2**20
     cap = cv2.VideoCapture(str(DEMO))
     assert cap.isOpened()
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 480)
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(15.0)
     cap.release()
-    n = len(read_frames())
+    n = len(read_video(DEMO))
     assert 20.0 <= n / 15.0 <= 60.0
 
 
@@ -56,7 +44,7 @@ def test_demo_labels_have_every_kind_of_interaction():
 
 
 @needs_hands
-def test_bundled_files_are_what_the_documented_command_makes():
+def test_bundled_files_are_what_the_documented_command_makes(read_video):
     """The labels and default.yaml zones must come from the same seed as the video."""
     spec = plan(SEED, interactions=INTERACTIONS)
     assert json.loads(LABELS.read_text())["events"] == [dict(lab) for lab in spec.labels]
@@ -65,16 +53,17 @@ def test_bundled_files_are_what_the_documented_command_makes():
     assert [(z.name, z.polygon, z.sku, z.capacity) for z in cam.zones] == [
         (f.name, tuple((float(x), float(y)) for x, y in f.polygon), f.sku, f.capacity)
         for f in spec.zones]
-    assert len(read_frames()) == spec.frames
+    assert len(read_video(DEMO)) == spec.frames
 
 
 @needs_hands
-def test_palm_detector_finds_the_hand_in_dwells_and_nothing_on_the_empty_shelf(models_dir: Path):
+def test_palm_detector_finds_the_hand_in_dwells_and_nothing_on_the_empty_shelf(models_dir: Path,
+                                                                              read_video):
     from smartshelf.detectors.palm import PalmDetector
 
     det = PalmDetector(HandDetectorConfig(), models_dir / "palm_detection_full.tflite")
     spec = plan(SEED, interactions=INTERACTIONS)
-    frames = read_frames()
+    frames = read_video(DEMO)
     hits = dwell = empty_hits = empty = 0
     for i, frame in enumerate(frames):
         t = i / spec.fps
