@@ -76,24 +76,32 @@ def motion(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> float:
     return float((diff * w).sum() / max(1e-6, w.sum()))
 
 
-def cell_motion(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> float:
-    """The largest mean change of one cell inside the zone between two patches.
+def cell_changes(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> FloatArray:
+    """The mean change of each cell of the zone's grid between two patches (pixels outside the
+    zone do not count)."""
+    diff = np.abs(cur - prev).mean(axis=2) * sampler.mask
+    return cell_means(diff) / np.maximum(sampler.cell_weight, 1e-6)
+
+
+def cell_motion(changes: FloatArray, sampler: ZoneSampler) -> float:
+    """The largest of `cell_changes` inside the zone.
 
     `motion` averages over the whole zone, so fingertips entering one corner barely move it;
     here they move their cells as much as a whole hand would.
     """
-    diff = np.abs(cur - prev).mean(axis=2) * sampler.mask
-    moved = cell_means(diff) / np.maximum(sampler.cell_weight, 1e-6)
     inside = sampler.cell_weight > 0.5
-    return float(moved[inside].max()) if inside.any() else 0.0
+    return float(changes[inside].max()) if inside.any() else 0.0
+
+
+def moved_cells(changes: FloatArray, sampler: ZoneSampler, threshold: float) -> npt.NDArray[np.bool_]:
+    """Cells of `cell_changes` above `threshold` that lie in the zone."""
+    return (changes > threshold) & (sampler.cell_weight > 0.5)
 
 
 def changed_cells(before: FloatArray, after: FloatArray, sampler: ZoneSampler,
                   threshold: float) -> npt.NDArray[np.bool_]:
     """Cells whose mean colour moved by more than `threshold` (and lie in the zone)."""
-    diff = np.abs(after - before).mean(axis=2) * sampler.mask
-    moved = cell_means(diff) / np.maximum(sampler.cell_weight, 1e-6)
-    return (moved > threshold) & (sampler.cell_weight > 0.5)
+    return moved_cells(cell_changes(before, after, sampler), sampler, threshold)
 
 
 def cells_xyxy(cells: npt.NDArray[np.bool_],

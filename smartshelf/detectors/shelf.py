@@ -21,14 +21,15 @@ from smartshelf.detectors.occupancy import (
     Calibration,
     FloatArray,
     ZoneSampler,
+    cell_changes,
     cell_motion,
     cells_xyxy,
     change_direction,
-    changed_cells,
     changed_fraction,
     fill_estimate,
     make_sampler,
     motion,
+    moved_cells,
     sample_patch,
 )
 from smartshelf.detectors.shelf_model import count_change, count_fill
@@ -149,12 +150,14 @@ class OccupancyTracker:
                        for b in boxes)
         tr.moved_xyxy = None
         if patch is not None:
-            moved = tr.last_patch is not None and (
-                motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold
-                or cell_motion(tr.last_patch, patch, tr.sampler) > cfg.cell_motion_threshold)
-            if moved and tr.last_patch is not None:
-                tr.moved_xyxy = cells_xyxy(changed_cells(tr.last_patch, patch, tr.sampler,
-                                                         cfg.cell_motion_threshold), tr.sampler)
+            moved = False
+            if tr.last_patch is not None:
+                changes = cell_changes(tr.last_patch, patch, tr.sampler)
+                moved = (motion(tr.last_patch, patch, tr.sampler) > cfg.motion_threshold
+                         or cell_motion(changes, tr.sampler) > cfg.cell_motion_threshold)
+                if moved:
+                    tr.moved_xyxy = cells_xyxy(
+                        moved_cells(changes, tr.sampler, cfg.cell_motion_threshold), tr.sampler)
             tr.last_patch = patch
         else:  # a model's count: any change of it is movement
             moved = tr.last_count is not None and count != tr.last_count
