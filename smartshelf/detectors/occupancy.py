@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from smartshelf.fusion.zones import Point, polygon_bounds
 
 FloatArray = npt.NDArray[np.float32]
+CellArray = npt.NDArray[np.floating[Any]]  # one value per grid cell
 
 CELLS = 8  # the comparison grid is CELLS x CELLS
 
@@ -76,14 +78,14 @@ def motion(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> float:
     return float((diff * w).sum() / max(1e-6, w.sum()))
 
 
-def cell_changes(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> FloatArray:
+def cell_changes(prev: FloatArray, cur: FloatArray, sampler: ZoneSampler) -> CellArray:
     """The mean change of each cell of the zone's grid between two patches (pixels outside the
     zone do not count)."""
     diff = np.abs(cur - prev).mean(axis=2) * sampler.mask
     return cell_means(diff) / np.maximum(sampler.cell_weight, 1e-6)
 
 
-def cell_motion(changes: FloatArray, sampler: ZoneSampler) -> float:
+def cell_motion(changes: CellArray, sampler: ZoneSampler) -> float:
     """The largest of `cell_changes` inside the zone.
 
     `motion` averages over the whole zone, so fingertips entering one corner barely move it;
@@ -93,7 +95,7 @@ def cell_motion(changes: FloatArray, sampler: ZoneSampler) -> float:
     return float(changes[inside].max()) if inside.any() else 0.0
 
 
-def moved_cells(changes: FloatArray, sampler: ZoneSampler, threshold: float) -> npt.NDArray[np.bool_]:
+def moved_cells(changes: CellArray, sampler: ZoneSampler, threshold: float) -> npt.NDArray[np.bool_]:
     """Cells of `cell_changes` above `threshold` that lie in the zone."""
     return (changes > threshold) & (sampler.cell_weight > 0.5)
 
