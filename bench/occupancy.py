@@ -164,7 +164,8 @@ def idle_false_changes(seed: int, minutes: float, reach_every_s: float | None) -
                 first.setdefault(zone, look)
                 bad = (occ.changed_fraction >= limit
                        or (change is not None and change.changed_fraction >= limit)
-                       or changed_fraction(first[zone], look, samplers[zone], cfg.change_threshold) >= limit)
+                       or changed_fraction(first[zone], look, samplers[zone], cfg.change_threshold,
+                                        cfg.texture_change_threshold) >= limit)
             if bad and not flagged.get(zone, False):
                 episodes += 1
             flagged[zone] = bad

@@ -90,6 +90,9 @@ class ShelfDetectorConfig:
     # A cell whose settled appearance moved this much counts as changed (raising it: fewer false
     # changes from lighting, small items missed).
     change_threshold: float = 0.15
+    # ... or whose texture energy (edges, print) rose or fell this much, and by half or more: an
+    # item the colour of the shelf back behind it (raising it: such items read as touches).
+    texture_change_threshold: float = 0.08
     # Boxes (hands) this many pixels around a zone count as "near" it: the zone is occluded.
     near_margin_px: float = 12.0
     # Front view (shoppers reach up from below the picture): a zone under a hand is covered by
@@ -421,6 +424,9 @@ def _validate(cfg: Config, file: str) -> Config:
     if shelf.cell_motion_threshold <= 0:
         raise ConfigError(file, "detectors.shelf.cell_motion_threshold", shelf.cell_motion_threshold,
                           "expected > 0")
+    if shelf.texture_change_threshold <= 0:
+        raise ConfigError(file, "detectors.shelf.texture_change_threshold",
+                          shelf.texture_change_threshold, "expected > 0")
     if shelf.patch_size_px < 4:
         raise ConfigError(file, "detectors.shelf.patch_size_px", shelf.patch_size_px, "expected >= 4")
     if cfg.tracker.min_hits < 1:

@@ -214,9 +214,9 @@ class OccupancyTracker:
         return ZoneChange(
             fill_before=fb, fill_after=fa,
             changed_fraction=changed_fraction(before.patch, after.patch, tr.sampler,
-                                              cfg.change_threshold),
-            direction=change_direction(before.patch, after.patch, tr.sampler,
-                                       cfg.change_threshold, tr.calibration),
+                                              cfg.change_threshold, cfg.texture_change_threshold),
+            direction=change_direction(before.patch, after.patch, tr.sampler, cfg.change_threshold,
+                                       cfg.texture_change_threshold, tr.calibration),
             count_before=self._count(tr, fb), count_after=self._count(tr, fa))
 
     def compare(self, zone: str, before_s: float) -> ZoneChange | None:

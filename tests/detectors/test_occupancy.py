@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartshelf.config import CameraConfig, ShelfDetectorConfig, ZoneConfig
+from smartshelf.config import CameraConfig, FusionConfig, ShelfDetectorConfig, ZoneConfig
 from smartshelf.detectors.occupancy import (
     Calibration,
     change_direction,
@@ -18,14 +18,23 @@ from smartshelf.detectors.shelf import OccupancyTracker, ReferenceShelfDetector
 from smartshelf.types import Frame, SurfaceState
 
 POLY = ((100.0, 100.0), (420.0, 100.0), (420.0, 260.0), (100.0, 260.0))
+THRESHOLDS = (ShelfDetectorConfig().change_threshold, ShelfDetectorConfig().texture_change_threshold)
+BACK = (150, 160, 170)
 
 
-def shelf_image(items: int, *, gain: float = 1.0, noise: float = 0.0, seed: int = 0) -> np.ndarray:
-    """A plain shelf back with `items` printed boxes side by side in the zone."""
+def shelf_image(items: int, *, gain: float = 1.0, noise: float = 0.0, seed: int = 0,
+                camouflaged: bool = False) -> np.ndarray:
+    """A plain shelf back with `items` printed boxes side by side in the zone (`camouflaged`:
+    boxes the colour of the back, with only their print to tell them apart)."""
     rng = np.random.default_rng(seed)
-    img = np.full((360, 520, 3), (150, 160, 170), np.float32)
+    img = np.full((360, 520, 3), BACK, np.float32)
     for i in range(items):
         x = 110 + i * 76
+        if camouflaged:  # thin dark seams and print lines on a box the colour of the back
+            img[120:255, x:x + 66] = BACK
+            img[120:255, x:x + 2] = img[120:255, x + 64:x + 66] = (90, 96, 102)
+            img[124:255:10, x + 6:x + 60] = (90, 96, 102)
+            continue
         img[120:255, x:x + 66] = (40 + 30 * i, 90, 200 - 25 * i)
         for k in range(6):  # printed stripes and text-like marks: goods have texture
             img[130 + 20 * k:138 + 20 * k, x + 6:x + 60] = (240, 240, 240) if k % 2 else (20, 20, 60)
@@ -47,8 +56,8 @@ def patch(img, sampler):
 @pytest.mark.parametrize(("before", "after", "sign"), [(4, 3, -1), (3, 4, 1), (4, 2, -1), (1, 3, 1)])
 def test_direction_of_change(sampler, before, after, sign):
     a, b = patch(shelf_image(before), sampler), patch(shelf_image(after), sampler)
-    assert changed_fraction(a, b, sampler, 0.15) > 0.1
-    assert np.sign(change_direction(a, b, sampler, 0.15, Calibration())) == sign
+    assert changed_fraction(a, b, sampler, *THRESHOLDS) > 0.1
+    assert np.sign(change_direction(a, b, sampler, *THRESHOLDS, Calibration())) == sign
     fa = fill_estimate(a, sampler, Calibration())
     fb = fill_estimate(b, sampler, Calibration())
     assert np.sign(fb - fa) == sign
@@ -58,13 +67,32 @@ def test_direction_of_change(sampler, before, after, sign):
 def test_global_brightness_change_is_not_a_change(sampler, gain):
     a = patch(shelf_image(3), sampler)
     b = patch(shelf_image(3, gain=gain), sampler)
-    assert changed_fraction(a, b, sampler, 0.15) == 0.0
+    assert changed_fraction(a, b, sampler, *THRESHOLDS) == 0.0
 
 
 def test_sensor_noise_is_not_a_change(sampler):
     a = patch(shelf_image(3, noise=6.0, seed=1), sampler)
     b = patch(shelf_image(3, noise=6.0, seed=2), sampler)
-    assert changed_fraction(a, b, sampler, 0.15) == 0.0
+    assert changed_fraction(a, b, sampler, *THRESHOLDS) == 0.0
+
+
+def test_an_item_the_colour_of_the_shelf_back_changes_the_zone_by_its_print(sampler):
+    """Regression (composed seed 27783): a grey bottle taken from before a grey-green back moved
+    the colour of only its label's cells, under min_changed_fraction, and the pick read as a
+    touch. Its edges and print went with it."""
+    a = patch(shelf_image(4, camouflaged=True), sampler)
+    b = patch(shelf_image(3, camouflaged=True), sampler)
+    colour_only = changed_fraction(a, b, sampler, THRESHOLDS[0], np.inf)
+    with_texture = changed_fraction(a, b, sampler, *THRESHOLDS)
+    assert with_texture > 2 * colour_only
+    assert with_texture >= FusionConfig().min_changed_fraction
+    assert change_direction(a, b, sampler, *THRESHOLDS, Calibration()) < 0
+
+
+def test_sensor_noise_on_busy_print_is_not_a_texture_change(sampler):
+    a = patch(shelf_image(4, noise=8.0, seed=3), sampler)
+    b = patch(shelf_image(4, noise=8.0, seed=4, gain=1.1), sampler)
+    assert changed_fraction(a, b, sampler, *THRESHOLDS) == 0.0
 
 
 def test_calibration_decides_fill(sampler):

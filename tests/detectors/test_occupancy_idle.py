@@ -68,7 +68,8 @@ def run_idle(seed: int, duration_s: float, hand_boxes_at: dict[int, np.ndarray] 
                 first_look[zone] = look
             elif i % int(FPS) == 0:  # once a second is plenty for a slow ramp
                 drift_checked += 1
-                frac = changed_fraction(first_look[zone], look, samplers[zone], cfg.change_threshold)
+                frac = changed_fraction(first_look[zone], look, samplers[zone], cfg.change_threshold,
+                                        cfg.texture_change_threshold)
                 if frac >= limit:
                     false_changes.append((t, zone, "since start", frac))
     return {"states": states, "false_changes": false_changes, "compared": compared,
