@@ -105,6 +105,9 @@ def main() -> int:
     light = " (lighting: flicker, ramp, noise)" if args.lighting else ""
     print(f"\noverall over {len(rows)} clips{light}")
     print(total.summary())
+    late = [x for x in total.latencies_s if x > 0.5]
+    print(f"events emitted more than 0.5 s after the hand left: {len(late)} of {len(total.latencies_s)}"
+          + (f" (latest {max(late):.2f} s)" if late else ""))
     print(f"replay speed: median {np.median([r[2] for r in rows]):.1f}x real time")
     return 0
 

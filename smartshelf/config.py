@@ -67,6 +67,10 @@ class HandDetectorConfig:
     # and a hand found where it moved is kept: a hand the whole-frame pass never found. Costs one
     # model run per such zone and frame; off saves that and misses those hands.
     look_at_moving_zones: bool = True
+    # A hand that continues no track is dropped where the picture under it has not changed in
+    # this many seconds: a hand printed on a pack or a poster (0 turns it off). Lowering it drops
+    # real hands that the detector only finds after they held still that long.
+    still_after_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -418,6 +422,9 @@ def _validate(cfg: Config, file: str) -> Config:
         raise ConfigError(file, "detectors.hands.roi", list(hands.roi), "expected x1 < x2 and y1 < y2")
     if hands.type == "tf_od" and not hands.model:
         raise ConfigError(file, "detectors.hands.model", None, "type tf_od needs a model path")
+    if hands.still_after_s < 0:
+        raise ConfigError(file, "detectors.hands.still_after_s", hands.still_after_s,
+                          "expected >= 0 (0 turns it off)")
     shelf = cfg.detectors.shelf
     if shelf.type == "tf_od" and not shelf.model:
         raise ConfigError(file, "detectors.shelf.model", None, "type tf_od needs a model path")

@@ -23,7 +23,7 @@ from smartshelf.publishers.mqtt import MqttPublisher
 from smartshelf.recorders.clips import ClipRecorder
 from smartshelf.runtime import sdnotify
 from smartshelf.runtime.metrics import Metrics
-from smartshelf.runtime.pipeline import CameraPipeline, dispatch
+from smartshelf.runtime.pipeline import CameraPipeline, FrameResult, dispatch
 from smartshelf.runtime.signals import StopFlag, install_signal_handlers
 from smartshelf.sources import EndOfStream, FrameSource, open_source
 
@@ -135,8 +135,7 @@ class CameraWorker(threading.Thread):
                 dispatch(result.outputs, self._sinks)
                 if clips is not None:
                     clips.push(result)
-                self._account(source, result.hands_s, result.shelf_s,
-                              [e.type.value for e in result.events])
+                self._account(source, result, [e.type.value for e in result.events])
         finally:
             source.close()
             if pipeline is not None:
@@ -148,7 +147,7 @@ class CameraWorker(threading.Thread):
     def frames_read(self) -> int:
         return 0 if self._source is None else self._source.stats.frames_read
 
-    def _account(self, source: FrameSource, hands_s: float, shelf_s: float, types: list[str]) -> None:
+    def _account(self, source: FrameSource, result: FrameResult, types: list[str]) -> None:
         st = self.status
         now = time.monotonic()
         st.frames += 1
@@ -159,8 +158,9 @@ class CameraWorker(threading.Thread):
         st.last_frame_wall = now
         if self._metrics is not None:
             m = self._metrics
-            m.frame_done(self.camera.name, hands_s, shelf_s)
+            m.frame_done(self.camera.name, result.hands_s, result.shelf_s)
             m.add_dropped(self.camera.name, new_drops)
+            m.add_still_hands(self.camera.name, result.still_hands)
             m.add_reconnects(self.camera.name, new_reconnects)
             for t in types:
                 m.event(self.camera.name, t)

@@ -53,6 +53,9 @@ class Metrics:
         self.errors = Counter("smartshelf_frame_errors", "Frames whose processing failed",
                               ["camera"], registry=r)
         self.reconnects = Counter("smartshelf_reconnects", "Source reconnects", ["camera"], registry=r)
+        self.still_hands = Counter("smartshelf_still_hands_dropped",
+                                   "Hand detections dropped as hands in a picture (nothing moved there)",
+                                   ["camera"], registry=r)
         self.connected = Gauge("smartshelf_source_connected", "1 while the camera's source is connected",
                                ["camera"], registry=r)
         self.latency = Histogram("smartshelf_detector_seconds", "Detector time per frame",
@@ -68,7 +71,8 @@ class Metrics:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for c in cameras:  # export zeros from the start, so dashboards see every camera
-            for m in (self.frames_in, self.frames, self.dropped, self.errors, self.reconnects):
+            for m in (self.frames_in, self.frames, self.dropped, self.errors, self.reconnects,
+                      self.still_hands):
                 m.labels(camera=c)
             for g in (self.overloaded, self.connected, self.input_fps, self.processed_fps):
                 g.labels(camera=c).set(0)
@@ -95,6 +99,10 @@ class Metrics:
     def add_dropped(self, camera: str, n: int) -> None:
         if n > 0:
             self.dropped.labels(camera=camera).inc(n)
+
+    def add_still_hands(self, camera: str, n: int) -> None:
+        if n > 0:
+            self.still_hands.labels(camera=camera).inc(n)
 
     def add_reconnects(self, camera: str, n: int) -> None:
         if n > 0:

@@ -21,6 +21,7 @@ from smartshelf.detectors.base import HandDetector
 from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, overlaps_any, same_size
 from smartshelf.detectors.shelf import OccupancyTracker
 from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_detector
+from smartshelf.detectors.still import FrameMemory, judge, thumbnail
 from smartshelf.events.record import Event, ZoneState
 from smartshelf.fusion.monitor import CameraFusion
 from smartshelf.fusion.zones import box_near_zone, polygon_bounds
@@ -43,6 +44,7 @@ class FrameResult:
     outputs: tuple[Event | ZoneState, ...]
     hands_s: float  # wall seconds spent in the hand detector (metrics only, never in events)
     shelf_s: float
+    still_hands: int = 0  # detections dropped as hands in a picture (detectors/still.py)
 
     @property
     def events(self) -> list[Event]:
@@ -60,6 +62,8 @@ class CameraPipeline:
         self._shelf = build_shelf_detector(camera, cfg.detectors.shelf, cfg.resolve)
         self._tracker = HandTracker(cfg.tracker)
         self._recent = RecentHands(cfg.detectors.hands.redetect_s)
+        self._frames = FrameMemory(cfg.detectors.hands.still_after_s)
+        self._real = RecentHands(cfg.tracker.max_age_s)  # hands judged real, not in a picture
         self._occupancy: OccupancyTracker | None = None
         # zone -> where it moved with no hand near, in the frame before: looked at again, zoomed in
         self._moving: dict[str, tuple[float, float, float, float]] = {}
@@ -91,6 +95,8 @@ class CameraPipeline:
             hands_s = time.perf_counter() - t0
             shelf, shelf_s = self._timed_measure(frame)
         hands = self._second_look(frame, hands)
+        hands, still = self._drop_still(frame, hands)
+        self._recent.add(frame.ts_s, hands.xyxy)
         tracks = self._tracker.update(hands, frame.ts_s)
         # What covers the shelf: every detected hand, confirmed or not. A track coasting on its
         # prediction does not: after a hand leaves through the frame edge its prediction would
@@ -101,7 +107,7 @@ class CameraPipeline:
                         and (box := occupancy_tracker.moved_xyxy(n)) is not None}
         outputs = tuple(self._with_snapshots(self._fusion.update(
             frame.ts_s, tracks, occupancy, occupancy_tracker, frame.size_wh)))
-        return FrameResult(frame, hands, tracks, occupancy, outputs, hands_s, shelf_s)
+        return FrameResult(frame, hands, tracks, occupancy, outputs, hands_s, shelf_s, still)
 
     def _with_snapshots(self, outputs: list[Event | ZoneState]) -> list[Event | ZoneState]:
         """Events flagged for review name the snapshot the clip recorder writes for them."""
@@ -123,8 +129,22 @@ class CameraPipeline:
             hands = merge(hands, found.select(same_size(found.xyxy, retry)))
         if self._cfg.detectors.hands.look_at_moving_zones and self._moving:
             hands = merge(hands, self._zone_look(frame, hands, detect_near))
-        self._recent.add(frame.ts_s, hands.xyxy)
         return hands
+
+    def _drop_still(self, frame: Frame, hands: Detections) -> tuple[Detections, int]:
+        """Drop new hands where the picture has not changed in `still_after_s`; how many."""
+        if not self._cfg.detectors.hands.still_after_s:
+            return hands, 0
+        thumb = thumbnail(frame.image_bgr)
+        keep, real = judge(hands.xyxy, self._real.boxes(), thumb, self._frames.before(frame.ts_s))
+        self._frames.add(frame.ts_s, thumb)
+        self._real.add(frame.ts_s, hands.xyxy[real])
+        dropped = int(len(keep) - keep.sum())
+        if not dropped:
+            return hands, 0
+        log.debug("%d hand(s) in a picture dropped at %.2f s", dropped, frame.ts_s,
+                  extra={"camera": self.camera.name})
+        return hands.select(keep), dropped
 
     def _zone_look(self, frame: Frame, hands: Detections, detect_near: Callable[..., Detections]
                    ) -> Detections:

@@ -50,6 +50,8 @@ def test_counters_gauges_and_histograms(served: tuple[Metrics, str]) -> None:
     metrics.add_dropped("left", 2)
     metrics.add_dropped("left", 0)
     metrics.add_reconnects("right", 1)
+    metrics.add_still_hands("left", 2)
+    metrics.add_still_hands("left", 0)
     metrics.set_connected("right", True)
     metrics.event("left", "pick")
     metrics.event("left", "pick")
@@ -64,6 +66,8 @@ def test_counters_gauges_and_histograms(served: tuple[Metrics, str]) -> None:
     assert m[("smartshelf_frames_processed_total", (("camera", "left"),))] == 2
     assert m[("smartshelf_frames_dropped_total", (("camera", "left"),))] == 2
     assert m[("smartshelf_reconnects_total", (("camera", "right"),))] == 1
+    assert m[("smartshelf_still_hands_dropped_total", (("camera", "left"),))] == 2
+    assert m[("smartshelf_still_hands_dropped_total", (("camera", "right"),))] == 0
     assert m[("smartshelf_source_connected", (("camera", "right"),))] == 1
     assert m[("smartshelf_frame_errors_total", (("camera", "right"),))] == 1
     assert m[("smartshelf_events_total", (("camera", "left"), ("type", "pick")))] == 2
