@@ -85,6 +85,7 @@ class _Zone:
     frames: int = 0
     seen_frames: int = 0
     last_in_s: float | None = None
+    last_seen_s: float | None = None  # while entering: the last frame a detected hand was in it
     first_out_s: float | None = None
     seen_leaving: bool = False
     track_ids: set[int] = field(default_factory=set)
@@ -168,17 +169,25 @@ class CameraFusion:
             seen = [t for t in slow if matched.get(t, False)]
             if not seen:
                 return None
-            z.phase, z.in_since, z.track_id = Phase.ENTERING, ts, seen[0]
+            z.phase, z.in_since, z.track_id, z.last_seen_s = Phase.ENTERING, ts, seen[0], ts
             z.frames, z.seen_frames, z.track_ids = 0, 0, set(slow)
         if z.phase is Phase.ENTERING:
-            if not slow:
-                z.phase = Phase.IDLE  # a hand passing in front: too short or too fast to count
+            seen_now = any(matched.get(t, False) for t in inside)
+            if seen_now:
+                z.last_seen_s = ts
+            # A hand passing in front: too fast, or seen in the zone too briefly. A prediction
+            # coasting through (the detector lost a withdrawing hand) keeps nothing open.
+            unseen_for = ts - (z.last_seen_s if z.last_seen_s is not None else ts)
+            if not slow or unseen_for > cfg.exit_s + 1e-9:
+                z.phase, z.last_seen_s = Phase.IDLE, None
                 return None
             z.track_ids.update(inside)
             z.frames += 1
-            z.seen_frames += any(matched.get(t, False) for t in inside)
+            z.seen_frames += seen_now
             z.last_in_s = ts
-            if ts - (z.in_since or ts) >= cfg.enter_s - 1e-9 and z.seen_frames >= MIN_SEEN_FRAMES:
+            assert z.in_since is not None and z.last_seen_s is not None
+            if (z.last_seen_s - z.in_since >= cfg.enter_s - 1e-9
+                    and z.seen_frames >= MIN_SEEN_FRAMES):
                 z.phase = Phase.INTERACTING
                 log.debug("hand in zone", extra={"camera": self._camera, "zone": z.cfg.name,
                                                  "track_id": z.track_id})

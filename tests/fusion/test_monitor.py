@@ -114,6 +114,26 @@ def test_hand_passing_in_front_makes_no_event():
     assert s.events == []
 
 
+def test_withdrawing_hand_seen_briefly_in_a_lower_zone_while_a_lost_track_coasts_there_is_no_touch():
+    """Regression (seeds 36081, 99238): a hand shooting down out of the picture was detected in
+    the zone below for two frames; the track the detector had lost on the way down coasted
+    slowly through that zone and kept it "entering" until enter_s had passed, so the zone
+    went on to an interaction and a touch. Entering now needs a detected hand in the zone for
+    enter_s, and ends when none has been seen there for exit_s."""
+    s = Scene()
+    s.run(1.0)
+    s.run(2 / FPS, (1, IN_A, False), (2, IN_A, True))  # 2 detected in A; 1 lost, coasting
+    s.run(0.5, (1, IN_A, False))  # 2 has left the picture; 1's prediction is still in A
+    s.run(2.0)
+    assert s.events == []
+    # the same two frames and then the hand detected for enter_s: a touch
+    s.run(2 / FPS, (1, IN_A, False), (2, IN_A, True))
+    s.run(0.2, (2, IN_A, True))
+    s.run(0.2, (2, OUTSIDE, True))
+    s.run(2.0)
+    assert [e.type for e in s.events] == [EventType.TOUCH]
+
+
 def test_hand_vanishing_inside_the_shelf_is_not_leaving():
     s = Scene(FusionConfig(occlusion_grace_s=1.5))
     s.run(1.0)
