@@ -42,21 +42,38 @@ def boxes_to_retry(recent: FloatArray, found: FloatArray, iou: float = 0.1) -> F
 SIZE_RATIO = 2.0
 
 
+def _side(b: FloatArray) -> FloatArray:
+    return np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+
+
+def _centre(b: FloatArray) -> FloatArray:
+    return (b[:, 0:2] + b[:, 2:4]) / 2.0
+
+
+def _nearest(found: FloatArray, looked_for: FloatArray) -> npt.NDArray[np.intp]:
+    """Per found box: the index of the looked-for box whose centre is nearest to its own."""
+    dist = ((_centre(found)[:, None, :] - _centre(looked_for)[None, :, :]) ** 2).sum(axis=2)
+    return np.asarray(dist.argmin(axis=1))
+
+
 def same_size(found: FloatArray, looked_for: FloatArray, ratio: float = SIZE_RATIO) -> npt.NDArray[np.bool_]:
     """Per found box: is its longer side within `ratio` of the looked-for box nearest to it?"""
     if len(found) == 0 or len(looked_for) == 0:
         return np.zeros(len(found), dtype=bool)
-
-    def side(b: FloatArray) -> FloatArray:
-        return np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-
-    def centre(b: FloatArray) -> FloatArray:
-        return (b[:, 0:2] + b[:, 2:4]) / 2.0
-
-    dist = ((centre(found)[:, None, :] - centre(looked_for)[None, :, :]) ** 2).sum(axis=2)
-    nearest = side(looked_for)[dist.argmin(axis=1)]
-    size = side(found)
+    nearest = _side(looked_for)[_nearest(found, looked_for)]
+    size = _side(found)
     return (size * ratio >= nearest) & (size <= nearest * ratio)
+
+
+def at_size_of(found: FloatArray, looked_for: FloatArray) -> FloatArray:
+    """Each found box, about its own centre, at the width and height of the looked-for box
+    nearest to it."""
+    if len(found) == 0 or len(looked_for) == 0:
+        return np.asarray(found, np.float32).reshape(-1, 4)
+    ref = looked_for[_nearest(found, looked_for)]
+    half = (ref[:, 2:4] - ref[:, 0:2]) / 2.0
+    c = _centre(found)
+    return np.concatenate([c - half, c + half], axis=1).astype(np.float32)
 
 
 def overlaps_any(boxes: FloatArray, regions: FloatArray) -> npt.NDArray[np.bool_]:

@@ -15,10 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from smartshelf.config import CameraConfig, Config
 from smartshelf.detectors.base import HandDetector
-from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, overlaps_any, same_size
+from smartshelf.detectors.recall import (
+    FloatArray,
+    RecentHands,
+    at_size_of,
+    boxes_to_retry,
+    merge,
+    overlaps_any,
+    same_size,
+)
 from smartshelf.detectors.shelf import OccupancyTracker
 from smartshelf.detectors.shelf_model import ModelShelfDetector, build_shelf_detector
 from smartshelf.detectors.still import FrameMemory, judge, thumbnail
@@ -94,9 +103,12 @@ class CameraPipeline:
             hands = self._hands.detect(frame.image_bgr)
             hands_s = time.perf_counter() - t0
             shelf, shelf_s = self._timed_measure(frame)
-        hands = self._second_look(frame, hands)
-        hands, still = self._drop_still(frame, hands)
-        self._recent.add(frame.ts_s, hands.xyxy)
+        hands, remembered = self._second_look(frame, hands)
+        keep = self._not_still(frame, hands)
+        still = int(len(keep) - keep.sum())
+        if still:
+            hands, remembered = hands.select(keep), remembered[keep]
+        self._recent.add(frame.ts_s, remembered)
         tracks = self._tracker.update(hands, frame.ts_s)
         # What covers the shelf: every detected hand, confirmed or not. A track coasting on its
         # prediction does not: after a hand leaves through the frame edge its prediction would
@@ -118,33 +130,41 @@ class CameraPipeline:
         return [dataclasses.replace(o, snapshot=str(clip_folder(base, o.camera, o) / f"{o.event_id}.jpg"))
                 if isinstance(o, Event) and o.review else o for o in outputs]
 
-    def _second_look(self, frame: Frame, hands: Detections) -> Detections:
-        """Look again, zoomed in, where a hand was in the last moment but is missing now."""
+    def _second_look(self, frame: Frame, hands: Detections) -> tuple[Detections, FloatArray]:
+        """Look again, zoomed in, where a hand was in the last moment but is missing now.
+
+        Also returns, row for row, the box to remember each hand by for the next second look:
+        a hand found by a second look is remembered at the size of the hand it continues, so
+        that one look cannot accept a find half the size, the next a quarter, and so on.
+        """
+        remembered = hands.xyxy
         detect_near = getattr(self._hands, "detect_near", None)
         if detect_near is None or not self._cfg.detectors.hands.redetect_s:
-            return hands
+            return hands, remembered
         retry = boxes_to_retry(self._recent.boxes(), hands.xyxy)
         if len(retry):
             found = detect_near(frame.image_bgr, retry)
-            hands = merge(hands, found.select(same_size(found.xyxy, retry)))
+            found = found.select(same_size(found.xyxy, retry))
+            hands = merge(hands, found)
+            remembered = np.concatenate([remembered, at_size_of(found.xyxy, retry)])
         if self._cfg.detectors.hands.look_at_moving_zones and self._moving:
-            hands = merge(hands, self._zone_look(frame, hands, detect_near))
-        return hands
+            in_zones = self._zone_look(frame, hands, detect_near)
+            hands = merge(hands, in_zones)
+            remembered = np.concatenate([remembered, in_zones.xyxy])
+        return hands, remembered
 
-    def _drop_still(self, frame: Frame, hands: Detections) -> tuple[Detections, int]:
-        """Drop new hands where the picture has not changed in `still_after_s`; how many."""
+    def _not_still(self, frame: Frame, hands: Detections) -> npt.NDArray[np.bool_]:
+        """Per hand: False for a new hand where the picture has not changed in `still_after_s`."""
         if not self._cfg.detectors.hands.still_after_s:
-            return hands, 0
+            return np.ones(len(hands), dtype=bool)
         thumb = thumbnail(frame.image_bgr)
         keep, real = judge(hands.xyxy, self._real.boxes(), thumb, self._frames.before(frame.ts_s))
         self._frames.add(frame.ts_s, thumb)
         self._real.add(frame.ts_s, hands.xyxy[real])
-        dropped = int(len(keep) - keep.sum())
-        if not dropped:
-            return hands, 0
-        log.debug("%d hand(s) in a picture dropped at %.2f s", dropped, frame.ts_s,
-                  extra={"camera": self.camera.name})
-        return hands.select(keep), dropped
+        if not keep.all():
+            log.debug("%d hand(s) in a picture dropped at %.2f s", len(keep) - keep.sum(),
+                      frame.ts_s, extra={"camera": self.camera.name})
+        return keep
 
     def _zone_look(self, frame: Frame, hands: Detections, detect_near: Callable[..., Detections]
                    ) -> Detections:

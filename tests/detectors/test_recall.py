@@ -7,7 +7,7 @@ import pytest
 
 from smartshelf.config import CameraConfig, Config, HandDetectorConfig, ZoneConfig
 from smartshelf.detectors.factory import build_hand_detector
-from smartshelf.detectors.recall import RecentHands, boxes_to_retry, merge, overlaps_any, same_size
+from smartshelf.detectors.recall import RecentHands, at_size_of, boxes_to_retry, merge, overlaps_any, same_size
 from smartshelf.runtime.pipeline import CameraPipeline
 from smartshelf.types import Detections, Frame
 
@@ -87,6 +87,46 @@ def test_second_look_keeps_only_a_hand_the_size_of_the_lost_one(near, kept):
     img = np.zeros((480, 640, 3), np.uint8)
     assert len(pipe.process(Frame("c", 0, 0.0, img)).hands) == 1
     assert len(pipe.process(Frame("c", 1, 1 / 15, img)).hands) == kept
+
+
+def test_at_size_of_keeps_the_centre_and_takes_the_nearest_size():
+    found = np.array([[140, 140, 160, 160], [400, 400, 420, 440]], np.float32)
+    looked_for = np.array([[100, 100, 200, 220], [380, 380, 430, 430]], np.float32)
+    assert at_size_of(found, looked_for).tolist() == [[100, 90, 200, 210], [385, 395, 435, 445]]
+    assert at_size_of(found, np.zeros((0, 4), np.float32)).tolist() == found.tolist()
+
+
+class _Shrinking:
+    """Finds a 100 px hand in frame 0 only; each second look then finds the next of `near`."""
+
+    def __init__(self, near: list[list[float]]) -> None:
+        self.near = [np.array([b], np.float32) for b in near]
+        self.calls = 0
+
+    def detect(self, image_bgr):
+        self.calls += 1
+        box = [[100, 100, 200, 200]] if self.calls == 1 else []
+        return Detections(np.array(box, np.float32).reshape(-1, 4), np.ones(len(box), np.float32))
+
+    def detect_near(self, image_bgr, boxes_xyxy):
+        b = self.near.pop(0) if self.near else np.zeros((0, 4), np.float32)
+        return Detections(b, np.ones(len(b), np.float32))
+
+    def model_digests(self):
+        return {}
+
+
+def test_second_looks_cannot_shrink_a_hand_step_by_step():
+    """Regression (seed 50597): a second look found a 40 px "hand" around a lost 77 px one
+    (within 2x), the next look a 20 px one around that (within 2x of 40), a mark on the goods
+    that held the zone open for the occlusion grace. A find is remembered at the size of the
+    hand it continues."""
+    cam = CameraConfig("c", "rtsp://x/y")
+    hands = _Shrinking([[115, 115, 175, 175], [130, 130, 165, 165]])  # 60 px, then 35 px
+    pipe = CameraPipeline(cam, Config(cameras=(cam,)), hands, parallel=False)
+    img = np.zeros((480, 640, 3), np.uint8)
+    kept = [len(pipe.process(Frame("c", i, i / 15, img)).hands) for i in range(3)]
+    assert kept == [1, 1, 0]
 
 
 @pytest.mark.parametrize(
