@@ -7,7 +7,14 @@ import pytest
 
 from smartshelf.config import CameraConfig, Config, HandDetectorConfig, ZoneConfig
 from smartshelf.detectors.factory import build_hand_detector
-from smartshelf.detectors.recall import RecentHands, at_size_of, boxes_to_retry, merge, overlaps_any, same_size
+from smartshelf.detectors.recall import (
+    RecentHands,
+    at_size_of,
+    boxes_to_retry,
+    merge,
+    overlaps_any,
+    same_size,
+)
 from smartshelf.runtime.pipeline import CameraPipeline
 from smartshelf.types import Detections, Frame
 
@@ -96,24 +103,16 @@ def test_at_size_of_keeps_the_centre_and_takes_the_nearest_size():
     assert at_size_of(found, np.zeros((0, 4), np.float32)).tolist() == found.tolist()
 
 
-class _Shrinking:
-    """Finds a 100 px hand in frame 0 only; each second look then finds the next of `near`."""
+class _Shrinking(_LosesTheHand):
+    """Finds a 100 px hand in frame 0 only; each second look then finds the next of `finds`."""
 
-    def __init__(self, near: list[list[float]]) -> None:
-        self.near = [np.array([b], np.float32) for b in near]
-        self.calls = 0
-
-    def detect(self, image_bgr):
-        self.calls += 1
-        box = [[100, 100, 200, 200]] if self.calls == 1 else []
-        return Detections(np.array(box, np.float32).reshape(-1, 4), np.ones(len(box), np.float32))
+    def __init__(self, finds: list[list[float]]) -> None:
+        super().__init__([])
+        self.finds = [np.array([b], np.float32) for b in finds]
 
     def detect_near(self, image_bgr, boxes_xyxy):
-        b = self.near.pop(0) if self.near else np.zeros((0, 4), np.float32)
+        b = self.finds.pop(0) if self.finds else np.zeros((0, 4), np.float32)
         return Detections(b, np.ones(len(b), np.float32))
-
-    def model_digests(self):
-        return {}
 
 
 def test_second_looks_cannot_shrink_a_hand_step_by_step():
