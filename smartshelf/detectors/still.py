@@ -76,9 +76,11 @@ class FrameMemory:
         while len(self._kept) >= 2 and ts_s - self._kept[1][0] >= self._window_s - 1e-9:
             self._kept.popleft()
 
-    def before(self, ts_s: float) -> FloatArray | None:
-        """None until the memory reaches `window_s` back."""
-        if self._kept and ts_s - self._kept[0][0] >= self._window_s - 1e-9:
+    def before(self, ts_s: float, shape: tuple[int, ...]) -> FloatArray | None:
+        """The look to compare a thumbnail of `shape` with: None until the memory reaches
+        `window_s` back, and when the source has changed size since."""
+        if (self._kept and ts_s - self._kept[0][0] >= self._window_s - 1e-9
+                and self._kept[0][1].shape == shape):
             return self._kept[0][1]
         return None
 

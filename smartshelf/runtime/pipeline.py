@@ -158,7 +158,8 @@ class CameraPipeline:
         if not self._cfg.detectors.hands.still_after_s:
             return np.ones(len(hands), dtype=bool)
         thumb = thumbnail(frame.image_bgr)
-        keep, real = judge(hands.xyxy, self._real.boxes(), thumb, self._frames.before(frame.ts_s))
+        before = self._frames.before(frame.ts_s, thumb.shape)
+        keep, real = judge(hands.xyxy, self._real.boxes(), thumb, before)
         self._frames.add(frame.ts_s, thumb)
         self._real.add(frame.ts_s, hands.xyxy[real])
         if not keep.all():

@@ -14,7 +14,7 @@ from smartshelf.detectors.factory import build_hand_detector
 from smartshelf.detectors.recall import overlaps_any
 from smartshelf.detectors.still import CHANGE, FrameMemory, box_change, judge, thumbnail
 from smartshelf.runtime.pipeline import CameraPipeline
-from smartshelf.types import Frame
+from smartshelf.types import Detections, Frame
 
 FPS = 15.0
 
@@ -56,17 +56,18 @@ def test_frame_memory_answers_only_once_it_reaches_back_far_enough():
         ts = i / FPS
         looks[ts] = np.full((4, 4), float(i), np.float32)
         if ts < 1.0:
-            assert mem.before(ts) is None
+            assert mem.before(ts, (4, 4)) is None
         mem.add(ts, looks[ts])
-        before = mem.before(ts)
+        before = mem.before(ts, (4, 4))
         if ts >= 1.0:
             assert before is not None
             age = ts - float(before[0, 0]) / FPS
             assert 1.0 - 1e-6 <= age <= 1.0 + 0.25 + 1e-6  # one kept look per 0.25 s
+    assert mem.before(2.0, (2, 2)) is None  # the source changed size: nothing to compare with
     mem.add(0.0, np.zeros((4, 4), np.float32))  # time went back: a new stream
-    assert mem.before(0.5) is None
+    assert mem.before(0.5, (4, 4)) is None
     mem.add(3.0, np.zeros((2, 2), np.float32))  # the source changed size
-    assert mem.before(3.0) is None
+    assert mem.before(3.0, (2, 2)) is None
 
 
 def test_judge_keeps_real_hands_and_new_ones_where_the_picture_changed():
@@ -131,3 +132,30 @@ def test_a_hand_on_a_poster_is_dropped_and_a_real_one_kept_while_it_holds_still(
     assert not any(overlaps_any(b, poster).any() for _, b in after)
     # the real hand, found on its way up, is kept while it rests: up to 4 s after it stopped
     assert all(overlaps_any(b, resting).any() for _, b in after)
+
+
+class _HandInBigFrames:
+    """Finds one hand at a fixed box in every 640x480 frame, none in smaller ones."""
+
+    def __init__(self, box: list[float]) -> None:
+        self.box = _boxes(box)
+
+    def detect(self, image_bgr):
+        found = self.box if image_bgr.shape[1] == 640 else self.box[:0]
+        return Detections(found, np.ones(len(found), np.float32))
+
+    def model_digests(self):
+        return {}
+
+
+def test_a_source_that_changes_size_is_not_compared_with_its_old_looks():
+    """The first frame at a new size has no look from before at that size: its hands are kept
+    unjudged (comparing thumbnails of two sizes read pixels that do not correspond, and failed
+    for a box beyond the old size)."""
+    cam = CameraConfig("c", "rtsp://x/y")
+    pipe = CameraPipeline(cam, Config(cameras=(cam,)), _HandInBigFrames([500, 400, 600, 470]), parallel=False)
+    small = np.full((240, 320, 3), 120, np.uint8)
+    for i in range(int(2.5 * FPS)):
+        pipe.process(Frame("c", i, i / FPS, small))
+    big = np.full((480, 640, 3), 120, np.uint8)
+    assert len(pipe.process(Frame("c", 99, 2.5, big)).hands) == 1
