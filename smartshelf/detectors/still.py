@@ -65,24 +65,28 @@ class FrameMemory:
         self._window_s = window_s
         self._kept: deque[tuple[float, FloatArray]] = deque()
 
+    def wants(self, ts_s: float) -> bool:
+        """Would `add` keep a thumbnail at `ts_s`? (Frames with no hand need none otherwise.)"""
+        return (not self._kept or ts_s < self._kept[-1][0]
+                or ts_s - self._kept[-1][0] >= KEEP_EVERY_S - 1e-9)
+
     def add(self, ts_s: float, thumb: FloatArray) -> None:
         if self._kept and ts_s < self._kept[-1][0]:  # time went back: a new stream
             self._kept.clear()
         if self._kept and self._kept[-1][1].shape != thumb.shape:  # the source changed size
             self._kept.clear()
-        if not self._kept or ts_s - self._kept[-1][0] >= KEEP_EVERY_S - 1e-9:
+        if self.wants(ts_s):
             self._kept.append((ts_s, thumb))
         # keep only the newest thumbnail old enough for a comparison, and everything newer
         while len(self._kept) >= 2 and ts_s - self._kept[1][0] >= self._window_s - 1e-9:
             self._kept.popleft()
 
     def before(self, ts_s: float, shape: tuple[int, ...]) -> FloatArray | None:
-        """The look to compare a thumbnail of `shape` with: None until the memory reaches
-        `window_s` back, and when the source has changed size since."""
-        if (self._kept and ts_s - self._kept[0][0] >= self._window_s - 1e-9
-                and self._kept[0][1].shape == shape):
-            return self._kept[0][1]
-        return None
+        """The newest look at least `window_s` older than `ts_s`, to compare a thumbnail of
+        `shape` with: None until the memory reaches that far back, and when the source has
+        changed size since."""
+        old = [thumb for t, thumb in self._kept if ts_s - t >= self._window_s - 1e-9]
+        return old[-1] if old and old[-1].shape == shape else None
 
 
 def judge(boxes_xyxy: FloatArray, real_xyxy: FloatArray, now: FloatArray,

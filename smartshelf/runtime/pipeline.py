@@ -107,6 +107,8 @@ class CameraPipeline:
         keep = self._not_still(frame, hands)
         still = int(len(keep) - keep.sum())
         if still:
+            log.debug("%d hand(s) in a picture dropped at %.2f s", still, frame.ts_s,
+                      extra={"camera": self.camera.name})
             hands, remembered = hands.select(keep), remembered[keep]
         self._recent.add(frame.ts_s, remembered)
         tracks = self._tracker.update(hands, frame.ts_s)
@@ -155,16 +157,18 @@ class CameraPipeline:
 
     def _not_still(self, frame: Frame, hands: Detections) -> npt.NDArray[np.bool_]:
         """Per hand: False for a new hand where the picture has not changed in `still_after_s`."""
+        keep = np.ones(len(hands), dtype=bool)
         if not self._cfg.detectors.hands.still_after_s:
-            return np.ones(len(hands), dtype=bool)
-        thumb = thumbnail(frame.image_bgr)
-        before = self._frames.before(frame.ts_s, thumb.shape)
-        keep, real = judge(hands.xyxy, self._real.boxes(), thumb, before)
-        self._frames.add(frame.ts_s, thumb)
+            return keep
+        real = np.zeros(len(hands), dtype=bool)
+        frames = self._frames
+        if len(hands) or frames.wants(frame.ts_s):  # a frame with no hand is only remembered
+            thumb = thumbnail(frame.image_bgr)
+            if len(hands):
+                keep, real = judge(hands.xyxy, self._real.boxes(), thumb,
+                                   frames.before(frame.ts_s, thumb.shape))
+            frames.add(frame.ts_s, thumb)
         self._real.add(frame.ts_s, hands.xyxy[real])
-        if not keep.all():
-            log.debug("%d hand(s) in a picture dropped at %.2f s", len(keep) - keep.sum(),
-                      frame.ts_s, extra={"camera": self.camera.name})
         return keep
 
     def _zone_look(self, frame: Frame, hands: Detections, detect_near: Callable[..., Detections]

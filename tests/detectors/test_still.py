@@ -64,6 +64,8 @@ def test_frame_memory_answers_only_once_it_reaches_back_far_enough():
             age = ts - float(before[0, 0]) / FPS
             assert 1.0 - 1e-6 <= age <= 1.0 + 0.25 + 1e-6  # one kept look per 0.25 s
     assert mem.before(2.0, (2, 2)) is None  # the source changed size: nothing to compare with
+    # a frame with no hand is only worth a thumbnail once per KEEP_EVERY_S, or on a new stream
+    assert not mem.wants(2.0 + 1 / FPS) and mem.wants(2.25) and mem.wants(1.0)
     mem.add(0.0, np.zeros((4, 4), np.float32))  # time went back: a new stream
     assert mem.before(0.5, (4, 4)) is None
     mem.add(3.0, np.zeros((2, 2), np.float32))  # the source changed size
