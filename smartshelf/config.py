@@ -67,9 +67,10 @@ class HandDetectorConfig:
     # and a hand found where it moved is kept: a hand the whole-frame pass never found. Costs one
     # model run per such zone and frame; off saves that and misses those hands.
     look_at_moving_zones: bool = True
-    # A hand that continues no track is dropped where the picture under it has not changed in
-    # this many seconds: a hand printed on a pack or a poster (0 turns it off). Lowering it drops
-    # real hands that the detector only finds after they held still that long.
+    # A new hand (one that continues no hand kept a moment before) is dropped where the picture
+    # under it has not changed in this many seconds: a hand printed on a pack or a poster (0
+    # turns it off). Lowering it drops real hands that the detector only finds after they held
+    # still that long; raising it keeps printed hands that something passed over in that time.
     still_after_s: float = 2.0
 
 

@@ -177,15 +177,14 @@ class CameraFusion:
                 z.last_seen_s = ts
             # A hand passing in front: too fast, or seen in the zone too briefly. A prediction
             # coasting through (the detector lost a withdrawing hand) keeps nothing open.
-            unseen_for = ts - (z.last_seen_s if z.last_seen_s is not None else ts)
-            if not slow or unseen_for > cfg.exit_s + 1e-9:
-                z.phase, z.last_seen_s = Phase.IDLE, None
+            assert z.in_since is not None and z.last_seen_s is not None  # set on entering
+            if not slow or ts - z.last_seen_s > cfg.exit_s + 1e-9:
+                z.phase = Phase.IDLE
                 return None
             z.track_ids.update(inside)
             z.frames += 1
             z.seen_frames += seen_now
             z.last_in_s = ts
-            assert z.in_since is not None and z.last_seen_s is not None
             if (z.last_seen_s - z.in_since >= cfg.enter_s - 1e-9
                     and z.seen_frames >= MIN_SEEN_FRAMES):
                 z.phase = Phase.INTERACTING
